@@ -1,0 +1,118 @@
+"""Content-addressed cache of expensive products: datasets, trained models,
+UAPs, triggers.  An artifact's key is the hash of the configuration that
+produced it, so the same configuration is never computed twice.
+
+The cache lives in ``$IQABENCH_CACHE`` or, by default, the user cache
+directory (``$XDG_CACHE_HOME/iqabench``, i.e. ``~/.cache/iqabench``).
+Weights are written as safetensors and read back without unpickling.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .errors import WeightsError
+
+
+def cache_dir(*parts: str) -> Path:
+    root = os.environ.get("IQABENCH_CACHE")
+    if root:
+        base = Path(root)
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "iqabench"
+    path = base.joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_jsonable)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, (tuple, set)):
+        return list(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item"):
+        return obj.item()
+    return repr(obj)
+
+
+def config_key(config: Any, length: int = 16) -> str:
+    """Stable hash of a JSON-able configuration."""
+    return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:length]
+
+
+def file_digest(path: str | Path, length: int = 16) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:length]
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` so that a crash leaves either the old file or the new."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n").encode())
+
+
+def save_state(path: Path, state: dict, metadata: dict | None = None) -> None:
+    """Save a tensor dict as safetensors (atomically)."""
+    from safetensors.torch import save
+
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+    meta = {k: str(v) for k, v in (metadata or {}).items()}
+    atomic_write_bytes(path, save(tensors, metadata=meta))
+
+
+def load_state(path: str | Path) -> dict:
+    """Load weights safely: safetensors, or a torch file with ``weights_only``.
+
+    A pickle that needs arbitrary code to load is refused, never executed.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        raise WeightsError(f"weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except Exception as exc:
+            raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from None
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(
+            f"{path}: refused to load (only tensors are accepted, with weights_only=True): {first}"
+        ) from None
+    for key in ("state_dict", "model", "params", "net"):
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict):
+        raise WeightsError(f"{path}: expected a dict of tensors, found {type(obj).__name__}")
+    return obj

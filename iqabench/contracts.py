@@ -1,0 +1,217 @@
+"""The contracts plugins implement: models, datasets, attacks.
+
+These base classes hold no concrete algorithm; they fix the shapes that the
+runner, the store and the scores rely on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Iterable, Sequence
+
+import torch
+from torch import nn
+
+from .errors import ModelError, ParameterError
+
+
+def check_positive(component: Any, *fields: str) -> None:
+    """Refuse non-positive numeric parameters with an error naming them."""
+    for f in fields:
+        value = getattr(component, f)
+        if not value > 0:
+            raise ParameterError(f"{getattr(component, 'name', type(component).__name__)!r} parameter {f!r} must be > 0, got {value!r}")
+
+
+# ----------------------------------------------------------------- models ---
+@dataclass
+class TrainRecipe:
+    """How a model is trained: what an unsuspecting trainer would use.
+
+    ``crop`` is the side of the random training crops, ``patches_per_image``
+    how many crops of each image one epoch sees (the paper recipes use 25).
+    """
+
+    epochs: int
+    lr: float
+    batch_size: int
+    crop: int
+    patches_per_image: int = 1
+    loss: str = "l1"  # "l1" | "mse"
+    optimizer: str = "adam"  # "adam" | "sgd"
+    weight_decay: float = 0.0
+    lr_step: int = 0  # divide lr by 10 every lr_step epochs (0: never)
+    hflip: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class IQAModel(nn.Module):
+    """A no-reference IQA model: RGB in [0,1], Bx3xHxW -> one score per image.
+
+    Subclasses set ``name``, ``lower_better`` and implement ``forward``.  The
+    harness attaches provenance after loading: ``weights`` ("random-init",
+    "pretrained:<file>", ...) and ``score_range``, the model's FIXED clean
+    score range used to normalise every robustness score.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    lower_better: ClassVar[bool] = False
+    #: smallest input side the model accepts
+    min_size: ClassVar[int] = 32
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weights: str = "random-init"
+        self.score_range: tuple[float, float] | None = None
+
+    # --- weights ----------------------------------------------------------
+    def pretrained_weights(self) -> "Path | None":
+        """A local file with this model's pretrained weights, or None.
+
+        A ``<stem>.card.json`` beside the file (same stem as the weights, see
+        :func:`iqabench.models.card_path`) supplies the model card, notably
+        its clean ``score_range``.  Never downloads anything.
+        """
+        return None
+
+    def load_weights(self, state: dict) -> None:
+        """Load a state dict (already read safely); override to remap keys."""
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ModelError(
+                f"model {self.name!r}: weights do not match the architecture "
+                f"(missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]})"
+            )
+
+    # --- training ---------------------------------------------------------
+    def recipe(self, profile: str = "default") -> TrainRecipe:
+        raise ModelError(f"model {self.name!r} has no training recipe")
+
+    def training_forward(self, crops: torch.Tensor) -> torch.Tensor:
+        """Scores for a batch of training crops (defaults to ``forward``)."""
+        return self(crops)
+
+    @property
+    def direction(self) -> float:
+        """+1 when a higher score is better, -1 when lower is better."""
+        return -1.0 if self.lower_better else 1.0
+
+    def check_input(self, x: torch.Tensor) -> None:
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ModelError(f"model {self.name!r} expects Bx3xHxW RGB, got shape {tuple(x.shape)}")
+        if min(x.shape[-2:]) < self.min_size:
+            raise ModelError(
+                f"model {self.name!r} needs images of at least {self.min_size}x{self.min_size}, "
+                f"got {x.shape[-1]}x{x.shape[-2]}"
+            )
+
+
+def normalised_gain(model: IQAModel, scores: torch.Tensor) -> torch.Tensor:
+    """Scores mapped so that increasing them is always "better quality".
+
+    Attacks maximise this; dividing by the clean range keeps step sizes
+    comparable across models (REFERENCES.md 1: ``J = 1 - s/range``).
+    """
+    lo, hi = model.score_range or (0.0, 1.0)
+    span = (hi - lo) or 1.0
+    return model.direction * scores / span
+
+
+# --------------------------------------------------------------- datasets ---
+@dataclass(frozen=True)
+class Item:
+    """One image of a dataset: its name, MOS (None without one) and source."""
+
+    name: str
+    mos: float | None
+    source: Any = None  # a path, or an index into an in-memory array
+    ref: str = ""  # reference content id (for content-disjoint splits)
+
+
+class IQADataset:
+    """Named items with named splits; images validated on load.
+
+    ``mos_range`` is the nominal range of the dataset's labels.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    mos_range: tuple[float, float] = (0.0, 100.0)
+
+    def splits(self) -> list[str]:
+        raise NotImplementedError
+
+    def items(self, split: str) -> Sequence[Item]:
+        raise NotImplementedError
+
+    def load(self, item: Item) -> torch.Tensor:
+        """The image as float32 3xHxW in [0,1]."""
+        raise NotImplementedError
+
+    def fingerprint(self) -> str:
+        """Identifies the data content (for cache keys); default: the name."""
+        return self.name
+
+
+# ---------------------------------------------------------------- attacks ---
+@dataclass
+class AttackResult:
+    """Attacked images and the bound each one was held to."""
+
+    images: torch.Tensor
+    bound: torch.Tensor  # per image, in the units of ``norm``
+    norm: str  # "linf" | "l2" | "mse" | ...
+
+
+class Attack:
+    """An adversarial attack on a batch: ``attack(model, x) -> x_adv``.
+
+    Parameters are dataclass fields of the subclass with defaults from
+    REFERENCES.md.  ``kind`` tells the runner how to drive the attack.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    kind: ClassVar[str] = "adversarial"  # "adversarial" | "universal" | "backdoor"
+
+    @classmethod
+    def suits(cls, model: type[IQAModel]) -> bool:
+        """Whether this attack applies to models of class ``model`` (default: all)."""
+        return True
+
+    def perturb(self, model: IQAModel, x: torch.Tensor) -> AttackResult:
+        raise NotImplementedError
+
+    def __call__(self, model: IQAModel, x: torch.Tensor) -> torch.Tensor:
+        return self.perturb(model, x).images
+
+
+class UniversalAttack(Attack):
+    """A universal adversarial perturbation (UAP): one perturbation for all images.
+
+    ``fit`` trains the perturbation on batches of a training split (the
+    runner caches the result as an artifact keyed by model, data, parameters
+    and seed); ``apply`` adds it to test images at one amplitude.  The
+    methodology evaluates amplitudes 0.2, 0.4 and 0.8 and reports each and
+    their mean.
+    """
+
+    kind: ClassVar[str] = "universal"
+    amplitudes: ClassVar[tuple[float, ...]] = (0.2, 0.4, 0.8)
+
+    def fit(self, model: IQAModel, batches: "Iterable[torch.Tensor]", device: str = "cpu") -> torch.Tensor:
+        """Train and return the perturbation, shape 1x3xhxw."""
+        raise NotImplementedError
+
+    @staticmethod
+    def apply(uap: torch.Tensor, x: torch.Tensor, amplitude: float) -> torch.Tensor:
+        """``clamp(x + amplitude * tile(uap), 0, 1)`` -- the reference code
+        forgot the clamp; we do not."""
+        h, w = x.shape[-2:]
+        reps = (1, 1, -(-h // uap.shape[-2]), -(-w // uap.shape[-1]))
+        tiled = uap.to(x.device, x.dtype).repeat(*reps)[..., :h, :w]
+        return (x + amplitude * tiled).clamp(0.0, 1.0)
+
+    def perturb(self, model: IQAModel, x: torch.Tensor) -> AttackResult:
+        raise NotImplementedError("universal attacks are fitted once, then applied: see fit/apply")

@@ -1,0 +1,289 @@
+"""The runner: executes cells, writes the store, never recomputes.
+
+Each cell is keyed by the hash of its resolved configuration (model with its
+weights, dataset with its content fingerprint, split and image limit,
+attack with all parameters, seed, batch size).  Batches are fixed by index
+and every batch's randomness is seeded from (seed, batch index), so a run
+resumed after a kill computes exactly the rows an uninterrupted run would.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import imagemetrics, scores
+from .artifacts import cache_dir, canonical_json, config_key, load_state, save_state, write_json
+from .contracts import Attack, AttackResult, IQADataset, IQAModel, Item, UniversalAttack
+from .errors import DatasetError, IQABenchError, ModelError, PluginError
+from .manifest import build_manifest, new_run_id
+from .models import build_model, ensure_score_range, model_identity
+from .params import resolve_params
+from .plugins import lookup, notify_result, registry
+from .progress import console, progress
+from .store import Store
+from .suite import CellSpec
+
+
+EVASION_KINDS = ("adversarial", "universal")
+
+
+def adversarial_attacks_for(model_name: str) -> list[str]:
+    """Every registered adversarial or universal attack that suits ``model_name``."""
+    model_cls = lookup("model", model_name).obj
+    return [
+        name for name, entry in sorted(registry("attack").items())
+        if getattr(entry.obj, "kind", "adversarial") in EVASION_KINDS and entry.obj.suits(model_cls)
+    ]
+
+
+def resolve_device(device: str) -> str:
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise IQABenchError(f"--device {device}: CUDA is not available on this machine")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise IQABenchError(f"--device {device!r}: expected cpu or cuda[:N]")
+    return device
+
+
+def batch_seed(seed: int, key: str, batch: int) -> int:
+    """A seed for one batch that does not depend on what ran before it."""
+    return zlib.crc32(f"{seed}:{key}:{batch}".encode()) & 0x7FFFFFFF
+
+
+class Runner:
+    def __init__(self, store: str | Path, device: str = "cpu", force: bool = False, show_progress: bool = True):
+        self.store = Store(store)
+        self.device = resolve_device(device)
+        self.force = force
+        self.show_progress = show_progress
+        self._models: dict[str, IQAModel] = {}
+        self._datasets: dict[str, IQADataset] = {}
+
+    # ------------------------------------------------------------ building
+    def dataset(self, spec: CellSpec) -> IQADataset:
+        key = config_key([spec.dataset, spec.dataset_params])
+        if key not in self._datasets:
+            entry = lookup("dataset", spec.dataset)
+            params = resolve_params(entry.obj, spec.dataset_params, f"dataset {spec.dataset!r}")
+            self._datasets[key] = entry.obj(**params)
+        ds = self._datasets[key]
+        if spec.split not in ds.splits():
+            raise DatasetError(f"dataset {spec.dataset!r} has no split {spec.split!r} (splits: {', '.join(ds.splits())})")
+        return ds
+
+    def model(self, spec: CellSpec) -> IQAModel:
+        key = config_key([spec.model, spec.model_params, spec.weights, spec.seed])
+        if key not in self._models:
+            model = build_model(spec.model, spec.model_params, spec.weights, self.device, spec.seed)
+            model.requires_grad_(False)  # attacks need input gradients only
+            self._models[key] = model
+        return self._models[key]
+
+    @staticmethod
+    def attack(spec: CellSpec) -> Attack:
+        entry = lookup("attack", spec.attack)
+        params = resolve_params(entry.obj, spec.attack_params, f"attack {spec.attack!r}")
+        attack = entry.obj(**params)
+        attack.params = params
+        return attack
+
+    def validate(self, cells: list[CellSpec]) -> None:
+        """Resolve every name and parameter before any work starts."""
+        for spec in cells:
+            lookup("model", spec.model)
+            lookup("dataset", spec.dataset)
+            self.attack(spec)
+            resolve_params(lookup("model", spec.model).obj, spec.model_params, f"model {spec.model!r}")
+            resolve_params(lookup("dataset", spec.dataset).obj, spec.dataset_params, f"dataset {spec.dataset!r}")
+
+    # ------------------------------------------------------------- running
+    def run(self, cells: list[CellSpec]) -> list[dict]:
+        """Run every cell; returns one summary per evaluated cell (a universal
+        attack yields one per amplitude)."""
+        self.validate(cells)
+        run_id = new_run_id()
+        manifest = build_manifest(run_id, self.device, sorted({c.seed for c in cells}))
+        summaries: list[dict] = []
+        try:
+            with progress(self.show_progress) as bar:
+                for spec in cells:
+                    summaries.extend(self.run_cell(spec, run_id, manifest, bar))
+        finally:
+            manifest_dir = self.store.path.parent / "manifests"
+            write_json(manifest_dir / f"{run_id}.json", manifest)
+            self.store.add_run(run_id, manifest)
+        return summaries
+
+    def run_cell(self, spec: CellSpec, run_id: str, manifest: dict, bar) -> list[dict]:
+        dataset = self.dataset(spec)
+        model = self.model(spec)
+        attack = self.attack(spec)
+        items = list(dataset.items(spec.split))
+        if spec.limit:
+            items = items[: spec.limit]
+        if not items:
+            raise DatasetError(f"dataset {spec.dataset!r}: split {spec.split!r} has no images")
+        low, high = ensure_score_range(model, dataset, self.device, spec.batch_size)
+        config = {
+            "kind": attack.kind,
+            "model": model_identity(model),
+            "dataset": {"name": spec.dataset, "params": spec.dataset_params, "split": spec.split,
+                        "limit": spec.limit, "fingerprint": dataset.fingerprint()},
+            "attack": {"name": spec.attack, "params": attack.params},
+            "defense": None,
+            "seed": spec.seed,
+            "batch_size": spec.batch_size,
+        }
+        label = f"{spec.model} x {spec.attack} on {spec.dataset}/{spec.split}"
+        if attack.kind == "adversarial":
+            perturb = lambda x: attack.perturb(model, x)  # noqa: E731
+            return [self.evaluate_cell(config, items, perturb, model, dataset, (low, high), spec, run_id, manifest, bar, label)]
+        if attack.kind == "universal":
+            uap, artifact = self.fit_universal(attack, model, dataset, spec)
+            out = []
+            for amplitude in attack.amplitudes:
+                cfg = {**config, "attack": {**config["attack"], "amplitude": amplitude, "artifact": artifact}}
+
+                def perturb(x, amplitude=amplitude):
+                    bound = torch.full((x.shape[0],), amplitude * float(uap.abs().max()))
+                    return AttackResult(attack.apply(uap, x, amplitude), bound, "linf")
+
+                out.append(self.evaluate_cell(cfg, items, perturb, model, dataset, (low, high), spec, run_id,
+                                              manifest, bar, f"{label} @ {amplitude}"))
+            return out
+        raise IQABenchError(f"attack {spec.attack!r} is a {attack.kind} attack, which `iqabench run` cannot drive yet")
+
+    def fit_universal(self, attack: UniversalAttack, model: IQAModel, dataset: IQADataset, spec: CellSpec):
+        """Train the universal perturbation on the training split once, then
+        reuse the cached artifact in every later run."""
+        train_split = "train" if "train" in dataset.splits() else spec.split
+        cfg = {"model": model_identity(model), "dataset": dataset.fingerprint(), "split": train_split,
+               "attack": spec.attack, "params": attack.params, "seed": spec.seed, "batch_size": spec.batch_size}
+        key = config_key(cfg)
+        path = cache_dir("uaps") / f"{spec.attack}-{key}.safetensors"
+        if path.exists():
+            return load_state(path)["uap"].to(self.device), key
+        items = list(dataset.items(train_split))
+
+        def batches():
+            for i in range(0, len(items), spec.batch_size):
+                chunk = [self.load_checked(dataset, it, model) for it in items[i: i + spec.batch_size]]
+                for shape in dict.fromkeys(tuple(c.shape) for c in chunk):
+                    yield torch.stack([c for c in chunk if tuple(c.shape) == shape]).to(self.device)
+
+        torch.manual_seed(spec.seed)
+        uap = attack.fit(model, batches(), self.device).detach()
+        save_state(path, {"uap": uap}, {"config": canonical_json(cfg)})
+        return uap, key
+
+    def evaluate_cell(self, config: dict, items: list[Item], perturb, model: IQAModel, dataset: IQADataset,
+                      score_range: tuple[float, float], spec: CellSpec, run_id: str, manifest: dict, bar,
+                      label: str) -> dict:
+        """Attack the items batch by batch, resuming from the store."""
+        key = config_key(config)
+        low, high = score_range
+        manifest["cells"].append({"key": key, "config": config, "score_range": [low, high]})
+        if self.store.cell_status(key) == "done" and not self.force:
+            console.print(f"[dim]skip {label} (finished earlier, cell {key}; --force recomputes)[/dim]")
+            return self.store.cells_by_key(key)["summary"]
+        if self.force:
+            self.store.reset_cell(key)
+        self.store.start_cell(key, config["kind"], config, run_id)
+        batches = [items[i: i + spec.batch_size] for i in range(0, len(items), spec.batch_size)]
+        done = self.store.done_batches(key)
+        task = bar.add_task(label, total=len(items))
+        for b, batch in enumerate(batches):
+            if b not in done:
+                torch.manual_seed(batch_seed(spec.seed, key, b))
+                rows = self.attack_batch(model, perturb, dataset, batch, b * spec.batch_size, config["attack"]["name"])
+                self.store.add_batch(key, b, rows)
+            bar.advance(task, len(batch))
+        rows = self.store.images(key)
+        summary = self.summarise(rows, model, low, high, spec)
+        self.store.finish_cell(key, summary)
+        notify_result({"key": key, "config": config, "summary": summary})
+        return summary
+
+    def attack_batch(self, model: IQAModel, perturb, dataset: IQADataset, batch: list[Item], offset: int,
+                     attack_name: str) -> list[dict]:
+        images = [self.load_checked(dataset, item, model) for item in batch]
+        groups: dict[tuple, list[int]] = {}
+        for i, img in enumerate(images):  # equal sizes share a forward pass
+            groups.setdefault(tuple(img.shape), []).append(i)
+        out: dict[int, dict] = {}
+        for idxs in groups.values():
+            x = torch.stack([images[i] for i in idxs]).to(self.device)
+            names = [batch[i].name for i in idxs]
+            with torch.no_grad():
+                clean = model(x)
+            self.check_scores(model, clean, names, "clean")
+            result = perturb(x)
+            adv = result.images.detach()
+            self.check_result(attack_name, x, adv, result)
+            with torch.no_grad():
+                attacked = model(adv)
+                psnr = imagemetrics.psnr(adv, x)
+                ssim = imagemetrics.ssim(adv, x)
+                linf = imagemetrics.linf(adv, x)
+            self.check_scores(model, attacked, names, "attacked")
+            bound = result.bound.reshape(-1).expand(len(idxs)) if result.bound.numel() == 1 else result.bound.reshape(-1)
+            for j, i in enumerate(idxs):
+                out[i] = {
+                    "name": batch[i].name, "idx": offset + i,
+                    "clean": float(clean[j]), "attacked": float(attacked[j]),
+                    "psnr": float(psnr[j]), "ssim": float(ssim[j]), "linf": float(linf[j]),
+                    "bound": float(bound[j]), "extra": {"norm": result.norm, "mos": batch[i].mos},
+                }
+        return [out[i] for i in range(len(batch))]
+
+    @staticmethod
+    def load_checked(dataset: IQADataset, item: Item, model: IQAModel) -> torch.Tensor:
+        img = dataset.load(item)
+        if img.ndim != 3 or img.shape[0] != 3:
+            raise DatasetError(f"dataset {dataset.name!r}: image {item.name!r} loaded with shape {tuple(img.shape)}, expected 3xHxW")
+        h, w = img.shape[-2:]
+        if min(h, w) < model.min_size:
+            raise DatasetError(
+                f"dataset {dataset.name!r}: image {item.name!r} ({item.source}) is {w}x{h}, smaller than "
+                f"model {model.name!r}'s minimum input {model.min_size}x{model.min_size}"
+            )
+        return img
+
+    @staticmethod
+    def check_scores(model: IQAModel, s: torch.Tensor, names: list[str], what: str) -> None:
+        bad = ~torch.isfinite(s.reshape(-1))
+        if bad.any():
+            culprit = names[int(bad.nonzero()[0])]
+            raise ModelError(f"model {model.name!r} returned a non-finite {what} score for image {culprit!r}")
+
+    @staticmethod
+    def check_result(attack: str, x: torch.Tensor, adv: torch.Tensor, result) -> None:
+        """A broken attack plugin must not publish numbers."""
+        if adv.shape != x.shape:
+            raise PluginError(f"attack {attack!r} returned shape {tuple(adv.shape)} for input {tuple(x.shape)}")
+        if adv.min() < 0 or adv.max() > 1:
+            raise PluginError(f"attack {attack!r} returned pixels outside [0, 1]")
+        if result.norm == "linf":
+            bound = result.bound.to(adv.device).reshape(-1, 1)
+            over = (adv - x).abs().flatten(1).amax(1) > bound.reshape(-1) + 1e-6
+            if over.any():
+                raise PluginError(f"attack {attack!r} exceeded its recorded L-inf bound")
+
+    @staticmethod
+    def summarise(rows: list[dict], model: IQAModel, low: float, high: float, spec: CellSpec) -> dict[str, Any]:
+        clean = np.array([r["clean"] for r in rows])
+        attacked = np.array([r["attacked"] for r in rows])
+        summary = scores.summarise(clean, attacked, low, high, lower_better=model.lower_better)
+        for col in ("psnr", "ssim", "linf", "bound"):
+            vals = np.array([r[col] for r in rows], dtype=np.float64)
+            finite = vals[np.isfinite(vals)]
+            summary[col] = float(finite.mean()) if finite.size else float("nan")
+        summary.update({
+            "n": len(rows), "score_range": [low, high], "weights": model.weights,
+            "lower_better": model.lower_better, "spec": asdict(spec),
+        })
+        return summary

@@ -1,0 +1,166 @@
+"""The results store: an embedded SQLite database.
+
+One row per image per cell, one summary per cell, one manifest per run.
+Rows are written per batch inside a transaction together with the batch's
+completion mark, so a run killed at any instant (even SIGKILL) keeps every
+finished batch and loses at most the batch in flight; a restarted run skips
+finished batches and cells, and never duplicates a row.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    started REAL,
+    manifest TEXT
+);
+CREATE TABLE IF NOT EXISTS cells (
+    key TEXT PRIMARY KEY,
+    kind TEXT,
+    model TEXT,
+    dataset TEXT,
+    attack TEXT,
+    defense TEXT,
+    seed INTEGER,
+    config TEXT,
+    status TEXT,
+    summary TEXT,
+    run_id TEXT,
+    updated REAL
+);
+CREATE TABLE IF NOT EXISTS batches (
+    cell_key TEXT,
+    batch INTEGER,
+    PRIMARY KEY (cell_key, batch)
+);
+CREATE TABLE IF NOT EXISTS images (
+    cell_key TEXT,
+    name TEXT,
+    idx INTEGER,
+    batch INTEGER,
+    clean REAL,
+    attacked REAL,
+    psnr REAL,
+    ssim REAL,
+    linf REAL,
+    bound REAL,
+    extra TEXT,
+    PRIMARY KEY (cell_key, name)
+);
+"""
+
+IMAGE_COLUMNS = ("name", "idx", "clean", "attacked", "psnr", "ssim", "linf", "bound", "extra")
+
+
+class Store:
+    """Thin, transactional access to the results database."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(self.path), timeout=60)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ---------------------------------------------------------------- runs
+    def add_run(self, run_id: str, manifest: dict) -> None:
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?)",
+                (run_id, time.time(), json.dumps(manifest, sort_keys=True, default=str)),
+            )
+
+    def runs(self) -> list[dict]:
+        rows = self.db.execute("SELECT run_id, started, manifest FROM runs ORDER BY started").fetchall()
+        return [{"run_id": r, "started": s, "manifest": json.loads(m)} for r, s, m in rows]
+
+    # --------------------------------------------------------------- cells
+    def cell_status(self, key: str) -> str | None:
+        row = self.db.execute("SELECT status FROM cells WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def start_cell(self, key: str, kind: str, config: dict, run_id: str) -> None:
+        """Create the cell (status ``running``) unless it exists already."""
+        with self.db:
+            self.db.execute(
+                "INSERT OR IGNORE INTO cells (key, kind, model, dataset, attack, defense, seed, config,"
+                " status, summary, run_id, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    key, kind, config.get("model", {}).get("name"), config.get("dataset", {}).get("name"),
+                    config.get("attack", {}).get("name"), (config.get("defense") or {}).get("name"),
+                    config.get("seed"), json.dumps(config, sort_keys=True, default=str), "running",
+                    None, run_id, time.time(),
+                ),
+            )
+            self.db.execute("UPDATE cells SET run_id = ?, updated = ? WHERE key = ?", (run_id, time.time(), key))
+
+    def reset_cell(self, key: str) -> None:
+        """Forget everything computed for a cell (``--force``)."""
+        with self.db:
+            for table, col in (("images", "cell_key"), ("batches", "cell_key"), ("cells", "key")):
+                self.db.execute(f"DELETE FROM {table} WHERE {col} = ?", (key,))
+
+    def finish_cell(self, key: str, summary: dict) -> None:
+        with self.db:
+            self.db.execute(
+                "UPDATE cells SET status = 'done', summary = ?, updated = ? WHERE key = ?",
+                (json.dumps(summary, sort_keys=True, default=str), time.time(), key),
+            )
+
+    def cells(self, status: str | None = "done", kind: str | None = None) -> list[dict]:
+        query, args = "SELECT key, kind, config, status, summary, run_id FROM cells WHERE 1=1", []
+        if status:
+            query += " AND status = ?"
+            args.append(status)
+        if kind:
+            query += " AND kind = ?"
+            args.append(kind)
+        out = []
+        for key, k, config, st, summary, run_id in self.db.execute(query + " ORDER BY rowid", args):
+            out.append({
+                "key": key, "kind": k, "config": json.loads(config), "status": st,
+                "summary": json.loads(summary) if summary else None, "run_id": run_id,
+            })
+        return out
+
+    def cells_by_key(self, key: str) -> dict | None:
+        row = self.db.execute("SELECT config, status, summary FROM cells WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        return {"key": key, "config": json.loads(row[0]), "status": row[1],
+                "summary": json.loads(row[2]) if row[2] else None}
+
+    # ------------------------------------------------------------- batches
+    def done_batches(self, key: str) -> set[int]:
+        return {b for (b,) in self.db.execute("SELECT batch FROM batches WHERE cell_key = ?", (key,))}
+
+    def add_batch(self, key: str, batch: int, rows: Iterable[dict]) -> None:
+        """Write one batch's image rows and its completion mark atomically."""
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO images (cell_key, name, idx, batch, clean, attacked, psnr, ssim,"
+                " linf, bound, extra) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (key, r["name"], r["idx"], batch, r["clean"], r["attacked"], r.get("psnr"),
+                     r.get("ssim"), r.get("linf"), r.get("bound"),
+                     json.dumps(r["extra"]) if r.get("extra") is not None else None)
+                    for r in rows
+                ],
+            )
+            self.db.execute("INSERT OR REPLACE INTO batches VALUES (?, ?)", (key, batch))
+
+    def images(self, key: str) -> list[dict[str, Any]]:
+        cur = self.db.execute(
+            f"SELECT {', '.join(IMAGE_COLUMNS)} FROM images WHERE cell_key = ? ORDER BY idx", (key,)
+        )
+        return [dict(zip(IMAGE_COLUMNS, row)) for row in cur]

@@ -1,0 +1,13 @@
+"""Named suites shipped with iqabench (``iqabench run --suite NAME``)."""
+from importlib.resources import files
+
+from iqabench.hookspecs import hookimpl
+
+
+@hookimpl
+def register_suites(register):
+    register(
+        "default",
+        files(__name__).joinpath("default.toml").read_text(),
+        "Embedded data, the default CNNIQA model, every adversarial attack that suits it.",
+    )

@@ -1,0 +1,53 @@
+import pytest
+
+from iqabench.errors import SuiteError
+from iqabench.suite import expand, load_suite, load_suite_text
+
+GOOD = """
+models = ["m1", "m2"]
+datasets = ["d"]
+attacks = ["a", "b"]
+seeds = [0, 1]
+[params.a]
+eps = "4/255"
+"""
+
+
+def test_grid_is_the_full_product():
+    cells = expand(load_suite_text(GOOD, "s.toml"), "s.toml")
+    assert len(cells) == 2 * 1 * 2 * 2
+    assert {(c.model, c.attack, c.seed) for c in cells} == {(m, a, s) for m in ("m1", "m2") for a in ("a", "b") for s in (0, 1)}
+    assert all(c.attack_params == ({"eps": "4/255"} if c.attack == "a" else {}) for c in cells)
+
+
+def test_star_expands_through_the_filter_and_keeps_explicit_attacks():
+    data = load_suite_text('models=["m"]\ndatasets=["d"]\nattacks=["*", "extra"]', "s")
+    cells = expand(data, "s", attack_filter=lambda model: ["x", "y"])
+    assert [c.attack for c in cells] == ["x", "y", "extra"]
+
+
+def test_typo_in_a_key_names_file_key_and_suggestion(tmp_path):
+    path = tmp_path / "suite.toml"
+    path.write_text(GOOD.replace("attacks", "atacks", 1))
+    with pytest.raises(SuiteError, match=r"suite.toml: unknown key 'atacks' \(did you mean 'attacks'\?\)"):
+        load_suite(str(path))
+
+
+def test_params_for_an_attack_not_in_the_suite_is_an_error():
+    data = load_suite_text(GOOD.replace("[params.a]", "[params.aa]"), "s.toml")
+    with pytest.raises(SuiteError, match=r"\[params.aa\] names nothing in the suite"):
+        expand(data, "s.toml")
+
+
+def test_invalid_toml_and_missing_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("models = [")
+    with pytest.raises(SuiteError, match="bad.toml: invalid TOML"):
+        load_suite(str(bad))
+    with pytest.raises(SuiteError, match="suite file not found"):
+        load_suite(str(tmp_path / "missing.toml"))
+
+
+def test_the_default_suite_is_registered():
+    data, text = load_suite("default")
+    assert "*" in data["attacks"] and text
