@@ -59,6 +59,7 @@ def cli() -> None:
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="Attack parameter, e.g. eps=8/255.")
 @click.option("--model-param", multiple=True, metavar="KEY=VALUE", help="Model parameter.")
 @click.option("--dataset-param", multiple=True, metavar="KEY=VALUE", help="Dataset parameter.")
+@click.option("--data-root", type=click.Path(), help="Shorthand for --dataset-param data_root=PATH.")
 @click.option("--weights", default="default", show_default=True, help="'default', 'random' or a weights file.")
 @click.option("--split", default="test", show_default=True, help="Dataset split to attack.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")
@@ -71,7 +72,7 @@ def cli() -> None:
 @click.option("--leaderboard", "board", default="leaderboard", show_default=True, help="Where to render the leaderboard.")
 @click.option("--no-leaderboard", is_flag=True, help="Do not render the leaderboard after the run.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def run(models, datasets, attacks, params, model_param, dataset_param, weights, split, seed, device,
+def run(models, datasets, attacks, params, model_param, dataset_param, data_root, weights, split, seed, device,
         batch_size, limit, suite, force, store, board, no_leaderboard, quiet) -> None:
     """Attack models and store per-image results and cell summaries.
 
@@ -82,6 +83,8 @@ def run(models, datasets, attacks, params, model_param, dataset_param, weights, 
     from .runner import Runner, adversarial_attacks_for
     from .suite import CellSpec, expand, load_suite
 
+    if suite and (models or attacks or datasets or params):
+        raise IQABenchError("--suite cannot be combined with --model/--dataset/--attack/--param: put them in the suite file")
     if suite or not (models or attacks or datasets):
         data, text = load_suite(suite or "default")
         cells = expand(data, suite or "suite 'default'", adversarial_attacks_for)
@@ -94,13 +97,13 @@ def run(models, datasets, attacks, params, model_param, dataset_param, weights, 
         data = {"models": list(models), "datasets": list(datasets), "attacks": list(attacks),
                 "seeds": [seed], "split": split, "batch_size": batch_size, "weights": weights, "limit": limit}
         cells = expand(data, "command line", adversarial_attacks_for)
-        ap, mp, dp = parse_assignments(params), parse_assignments(model_param), parse_assignments(dataset_param)
+        ap, mp, dp = parse_assignments(params), parse_assignments(model_param), _dataset_params(dataset_param, data_root)
         for c in cells:
             c.attack_params, c.model_params, c.dataset_params = dict(ap), dict(mp), dict(dp)
         suite_text = None
     runner = Runner(store, device=device, force=force, show_progress=not quiet)
     summaries = runner.run(cells)
-    _print_summaries(cells, summaries)
+    _print_summaries(summaries)
     if not no_leaderboard:
         from .leaderboard import render
 
@@ -110,15 +113,25 @@ def run(models, datasets, attacks, params, model_param, dataset_param, weights, 
         click.echo(f"leaderboard: {', '.join(str(p) for p in written)}")
 
 
-def _print_summaries(cells, summaries) -> None:
+def _dataset_params(pairs, data_root) -> dict:
+    from .params import parse_assignments
+
+    params = parse_assignments(pairs)
+    if data_root:
+        params["data_root"] = data_root
+    return params
+
+
+def _print_summaries(summaries) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title="iqabench results (normalised with each model's fixed clean range)")
     for col in ("model", "dataset", "attack", "n", "abs. gain", "rel. gain", "robustness", "Wasserstein", "energy", "PSNR"):
         table.add_column(col)
-    for spec, s in zip(cells, summaries):
-        table.add_row(spec.model, f"{spec.dataset}/{spec.split}", spec.attack, str(s["n"]),
+    for s in summaries:
+        spec = s["spec"]
+        table.add_row(spec["model"], f"{spec['dataset']}/{spec['split']}", s["attack"], str(s["n"]),
                       *(f"{s[k]:.4f}" for k in ("abs_gain", "rel_gain", "robustness", "wasserstein", "energy")),
                       f"{s['psnr']:.2f}")
     Console().print(table)
@@ -130,18 +143,19 @@ def _print_summaries(cells, summaries) -> None:
 @click.option("--dataset", "-d", required=True, help="Dataset name.")
 @click.option("--model-param", multiple=True, metavar="KEY=VALUE")
 @click.option("--dataset-param", multiple=True, metavar="KEY=VALUE")
+@click.option("--data-root", type=click.Path(), help="Shorthand for --dataset-param data_root=PATH.")
 @click.option("--profile", default="default", show_default=True, help="Training recipe profile (e.g. quick, paper).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--output", type=click.Path(dir_okay=False), help="Weights file to write (default: the artifact cache).")
 @click.option("--force", is_flag=True, help="Retrain even if the cached artifact exists.")
-def train(model, dataset, model_param, dataset_param, profile, seed, device, output, force) -> None:
+def train(model, dataset, model_param, dataset_param, data_root, profile, seed, device, output, force) -> None:
     """Train a model with its recipe and report SROCC/PLCC/RMSE on the test split."""
     from .params import parse_assignments
     from .runner import resolve_device
-    from .training import train_cached
+    from .trained import train_cached
 
-    result = train_cached(model, dataset, parse_assignments(model_param), parse_assignments(dataset_param),
+    result = train_cached(model, dataset, parse_assignments(model_param), _dataset_params(dataset_param, data_root),
                           profile=profile, seed=seed, device=resolve_device(device), output=output, force=force)
     card = result["card"]
     click.echo(f"weights: {result['path']}")

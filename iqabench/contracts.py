@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Iterable, Sequence
 import torch
 from torch import nn
 
-from .errors import ModelError, ParameterError
+from .errors import DatasetError, ModelError, ParameterError
 
 
 def check_positive(component: Any, *fields: str) -> None:
@@ -96,6 +96,14 @@ class IQAModel(nn.Module):
     def direction(self) -> float:
         """+1 when a higher score is better, -1 when lower is better."""
         return -1.0 if self.lower_better else 1.0
+
+    def require_size(self, img: torch.Tensor, where: str) -> None:
+        """Refuse an image smaller than the model's input, naming it (``where``)."""
+        h, w = img.shape[-2:]
+        if min(h, w) < self.min_size:
+            raise DatasetError(
+                f"{where} is {w}x{h}, smaller than model {self.name!r}'s minimum input {self.min_size}x{self.min_size}"
+            )
 
     def check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != 3:
@@ -215,3 +223,63 @@ class UniversalAttack(Attack):
 
     def perturb(self, model: IQAModel, x: torch.Tensor) -> AttackResult:
         raise NotImplementedError("universal attacks are fitted once, then applied: see fit/apply")
+
+
+# --------------------------------------------------------------- triggers ---
+class Trigger:
+    """A backdoor trigger: ``apply(x, alpha) -> x_triggered``.
+
+    ``x`` is a batch of RGB images, ``B x 3 x H x W`` in [0, 1]; ``alpha`` the
+    trigger strength, a float for the whole batch or a ``Tensor[B]`` with one
+    strength per image (P-BAIQA poisons the images of one batch with
+    different strengths).  ``alpha = 1`` is the trigger at the strength its
+    parameters name (REFERENCES.md 2); ``alpha`` scales it linearly and its
+    sign is meaningful (a negative alpha asks for a score shift downwards).
+    The result has the shape, dtype and device of ``x`` and is clamped to
+    [0, 1]; ``clamp=False`` returns it before that clamp (PSNR figures of the
+    BAIQA paper are of the unclamped image).
+
+    Parameters are dataclass fields of the subclass with defaults from
+    REFERENCES.md.  ``differentiable`` says whether the output is
+    differentiable with respect to ``x`` (a trigger that quantises its input,
+    as the DCT triggers do, is not: its gradient w.r.t. ``x`` is zero).
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    differentiable: ClassVar[bool] = False
+
+    def apply(self, x: torch.Tensor, alpha: "float | torch.Tensor" = 1.0, clamp: bool = True) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __call__(self, x: torch.Tensor, alpha: "float | torch.Tensor" = 1.0, clamp: bool = True) -> torch.Tensor:
+        return self.apply(x, alpha, clamp=clamp)
+
+    def require_size(self, img: torch.Tensor, where: str) -> None:
+        """Refuse an image smaller than the model's input, naming it (``where``)."""
+        h, w = img.shape[-2:]
+        if min(h, w) < self.min_size:
+            raise DatasetError(
+                f"{where} is {w}x{h}, smaller than model {self.name!r}'s minimum input {self.min_size}x{self.min_size}"
+            )
+
+    def check_input(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 3 or not x.is_floating_point():
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"trigger {self.name!r} expects float B x 3 x H x W RGB images, got {shape}")
+
+    @staticmethod
+    def alphas(alpha: "float | torch.Tensor", x: torch.Tensor, dtype: "torch.dtype | None" = None) -> torch.Tensor:
+        """``alpha`` as a ``Tensor[B]`` on ``x``'s device (a scalar is broadcast).
+
+        Gradients w.r.t. a tensor ``alpha`` are kept.
+        """
+        dtype = dtype or x.dtype
+        b = x.shape[0]
+        a = torch.as_tensor(alpha, dtype=dtype, device=x.device)
+        if a.ndim == 0:
+            return a.expand(b)
+        a = a.reshape(-1)
+        if a.shape[0] != b:
+            raise ValueError(f"alpha has {a.shape[0]} values for a batch of {b} images")
+        return a

@@ -20,6 +20,8 @@ from .params import resolve_params
 from .plugins import lookup
 
 RANDOM = ("random", "random-init")
+#: how many images of a dataset measure a model's clean range when its card has none
+RANGE_REFERENCE_IMAGES = 128
 
 
 def card_path(weights: str | Path) -> Path:
@@ -77,22 +79,31 @@ def model_identity(model: IQAModel) -> dict[str, Any]:
 def ensure_score_range(model: IQAModel, dataset: IQADataset, device: str, batch_size: int = 16) -> tuple[float, float]:
     """The model's FIXED clean score range.
 
-    Taken from the model card when it has one; otherwise measured once on
-    every image of ``dataset`` (all splits) and cached, so that every attack
-    and every subset is normalised with the same bounds.
+    Taken from the model card when it has one; otherwise measured once on a
+    fixed reference set -- at most ``RANGE_REFERENCE_IMAGES`` images spread
+    evenly over every split of ``dataset`` -- and cached, so that every
+    attack and every subset is normalised with the same bounds.
     """
     if model.score_range is not None:
         return model.score_range
-    key = config_key({"model": model_identity(model), "dataset": dataset.fingerprint()})
+    key = config_key({"model": model_identity(model), "dataset": dataset.fingerprint(),
+                      "reference_images": RANGE_REFERENCE_IMAGES})
     path = cache_dir("ranges") / f"{model.name}-{key}.json"
     if path.exists():
         low, high = json.loads(path.read_text())["score_range"]
     else:
-        from .training import evaluate
+        from .training import predict
 
-        preds = [evaluate(model, dataset, split, device, batch_size)[0]
-                 for split in dataset.splits() if len(dataset.items(split))]
-        allp = torch.cat([torch.as_tensor(p, dtype=torch.float64).reshape(-1) for p in preds])
+        seen: dict[str, object] = {}
+        for split in dataset.splits():
+            for item in dataset.items(split):
+                seen.setdefault(item.name, item)  # a split such as "all" may repeat items
+        if not seen:
+            raise WeightsError(f"dataset {dataset.name!r} has no images to measure model {model.name!r}'s clean range on")
+        pool = list(seen.values())
+        step = max(1, len(pool) // RANGE_REFERENCE_IMAGES)
+        reference = pool[::step][:RANGE_REFERENCE_IMAGES]
+        allp = torch.as_tensor(predict(model, dataset, reference, device, batch_size))
         low, high = float(allp.min()), float(allp.max())
         if not high > low:
             raise WeightsError(

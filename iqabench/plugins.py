@@ -136,7 +136,7 @@ def _collect(kind: str) -> dict[str, Registered]:
     pm = get_plugin_manager()
     found: dict[str, Registered] = {}
     hook = getattr(pm.hook, KINDS[kind])
-    for impl in reversed(hook.get_hookimpls()):  # registration order
+    for impl in hook.get_hookimpls():  # registration order
         plugin = impl.plugin_name
 
         def register(obj: Any, name: str | None = None, _plugin: str = plugin) -> None:
@@ -178,7 +178,7 @@ def suites() -> dict[str, tuple[str, str, str]]:
     """Named suites registered by plugins: name -> (toml text, description, plugin)."""
     pm = get_plugin_manager()
     found: dict[str, tuple[str, str, str]] = {}
-    for impl in reversed(pm.hook.register_suites.get_hookimpls()):
+    for impl in pm.hook.register_suites.get_hookimpls():
 
         def register(name: str, toml_text: str, description: str = "", _p=impl.plugin_name):
             if name in found:

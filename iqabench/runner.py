@@ -54,6 +54,23 @@ def batch_seed(seed: int, key: str, batch: int) -> int:
     return zlib.crc32(f"{seed}:{key}:{batch}".encode()) & 0x7FFFFFFF
 
 
+class BatchSource:
+    """Re-iterable batches of a split, loaded lazily (a UAP makes several
+    passes; holding a whole split on the device would waste memory)."""
+
+    def __init__(self, dataset: IQADataset, items: list[Item], batch_size: int, device: str, load):
+        self.items, self.batch_size, self.device, self.load = items, batch_size, device, load
+
+    def __len__(self) -> int:
+        return -(-len(self.items) // self.batch_size)
+
+    def __iter__(self):
+        for i in range(0, len(self.items), self.batch_size):
+            chunk = [self.load(it) for it in self.items[i: i + self.batch_size]]
+            for shape in dict.fromkeys(tuple(c.shape) for c in chunk):  # equal sizes stack
+                yield torch.stack([c for c in chunk if tuple(c.shape) == shape]).to(self.device)
+
+
 class Runner:
     def __init__(self, store: str | Path, device: str = "cpu", force: bool = False, show_progress: bool = True):
         self.store = Store(store)
@@ -133,7 +150,8 @@ class Runner:
             "model": model_identity(model),
             "dataset": {"name": spec.dataset, "params": spec.dataset_params, "split": spec.split,
                         "limit": spec.limit, "fingerprint": dataset.fingerprint()},
-            "attack": {"name": spec.attack, "params": attack.params},
+            "attack": {"name": spec.attack, "params": attack.params,
+                       **({"provenance": attack.provenance()} if hasattr(attack, "provenance") else {})},
             "defense": None,
             "seed": spec.seed,
             "batch_size": spec.batch_size,
@@ -167,16 +185,10 @@ class Runner:
         path = cache_dir("uaps") / f"{spec.attack}-{key}.safetensors"
         if path.exists():
             return load_state(path)["uap"].to(self.device), key
-        items = list(dataset.items(train_split))
-
-        def batches():
-            for i in range(0, len(items), spec.batch_size):
-                chunk = [self.load_checked(dataset, it, model) for it in items[i: i + spec.batch_size]]
-                for shape in dict.fromkeys(tuple(c.shape) for c in chunk):
-                    yield torch.stack([c for c in chunk if tuple(c.shape) == shape]).to(self.device)
-
+        source = BatchSource(dataset, list(dataset.items(train_split)), spec.batch_size, self.device,
+                             lambda item: self.load_checked(dataset, item, model))
         torch.manual_seed(spec.seed)
-        uap = attack.fit(model, batches(), self.device).detach()
+        uap = attack.fit(model, source, self.device).detach()
         save_state(path, {"uap": uap}, {"config": canonical_json(cfg)})
         return uap, key
 
@@ -204,6 +216,8 @@ class Runner:
             bar.advance(task, len(batch))
         rows = self.store.images(key)
         summary = self.summarise(rows, model, low, high, spec)
+        amplitude = config["attack"].get("amplitude")
+        summary["attack"] = config["attack"]["name"] + (f" @{amplitude:g}" if amplitude is not None else "")
         self.store.finish_cell(key, summary)
         notify_result({"key": key, "config": config, "summary": summary})
         return summary
@@ -245,12 +259,7 @@ class Runner:
         img = dataset.load(item)
         if img.ndim != 3 or img.shape[0] != 3:
             raise DatasetError(f"dataset {dataset.name!r}: image {item.name!r} loaded with shape {tuple(img.shape)}, expected 3xHxW")
-        h, w = img.shape[-2:]
-        if min(h, w) < model.min_size:
-            raise DatasetError(
-                f"dataset {dataset.name!r}: image {item.name!r} ({item.source}) is {w}x{h}, smaller than "
-                f"model {model.name!r}'s minimum input {model.min_size}x{model.min_size}"
-            )
+        model.require_size(img, f"dataset {dataset.name!r}: image {item.name!r} ({item.source})")
         return img
 
     @staticmethod
@@ -267,11 +276,13 @@ class Runner:
             raise PluginError(f"attack {attack!r} returned shape {tuple(adv.shape)} for input {tuple(x.shape)}")
         if adv.min() < 0 or adv.max() > 1:
             raise PluginError(f"attack {attack!r} returned pixels outside [0, 1]")
-        if result.norm == "linf":
-            bound = result.bound.to(adv.device).reshape(-1, 1)
-            over = (adv - x).abs().flatten(1).amax(1) > bound.reshape(-1) + 1e-6
-            if over.any():
-                raise PluginError(f"attack {attack!r} exceeded its recorded L-inf bound")
+        delta = (adv - x).flatten(1).double()
+        measured = {"linf": lambda: delta.abs().amax(1), "l2": lambda: delta.norm(dim=1),
+                    "mse": lambda: delta.pow(2).mean(1)}
+        if result.norm in measured:
+            bound = result.bound.to(adv.device).reshape(-1).double()
+            if (measured[result.norm]() > bound * (1 + 1e-5) + 1e-6).any():
+                raise PluginError(f"attack {attack!r} exceeded its recorded {result.norm} bound")
 
     @staticmethod
     def summarise(rows: list[dict], model: IQAModel, low: float, high: float, spec: CellSpec) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -26,7 +26,9 @@ import torch.nn.functional as F
 from .artifacts import save_state, write_json
 from .contracts import IQADataset, IQAModel, Item, TrainRecipe
 from .errors import DatasetError, ModelError
+from .models import card_path
 from .params import param_specs
+from .progress import progress as progress_bar
 from .scores import correlations
 
 TRAIN_SPLIT, TEST_SPLIT = "train", "test"
@@ -75,8 +77,28 @@ class ImageBank:
 
 
 # -------------------------------------------------------------- training ---
+def _param_groups(model: IQAModel, recipe: TrainRecipe) -> list[dict[str, Any]]:
+    """Trainable parameters grouped by learning rate.
+
+    ``recipe.extra["lr_mult"]`` maps parameter-name prefixes to learning-rate
+    multipliers (the longest matching prefix wins, ``""`` matches every
+    parameter; unmatched parameters get 1), e.g. HyperIQA's
+    ``{"": 10, "net.base_model.": 1}``: the hyper network at 10 x lr.
+    """
+    mult = {str(k): float(v) for k, v in (recipe.extra.get("lr_mult") or {}).items()}
+    groups: dict[float, list[torch.nn.Parameter]] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        best = max((k for k in mult if name.startswith(k)), key=len, default=None)
+        groups.setdefault(mult[best] if best is not None else 1.0, []).append(p)
+    if not groups:
+        raise ModelError(f"model {model.name!r}: no trainable parameters")
+    return [{"params": ps, "lr": recipe.lr * m} for m, ps in groups.items()]
+
+
 def _optimizer(model: IQAModel, recipe: TrainRecipe) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = _param_groups(model, recipe)
     if recipe.optimizer == "adam":
         return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     if recipe.optimizer == "sgd":
@@ -85,16 +107,39 @@ def _optimizer(model: IQAModel, recipe: TrainRecipe) -> torch.optim.Optimizer:
     raise ModelError(f"model {model.name!r}: unknown optimizer {recipe.optimizer!r} (adam, sgd)")
 
 
-def _progress(enabled: bool):
-    from rich.progress import (
-        BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
-    )
+def recipe_phases(recipe: TrainRecipe) -> list[TrainRecipe]:
+    """The consecutive stages of a recipe (one, unless ``extra["phases"]``).
 
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-        disable=not enabled,
-    )
+    Each entry of ``recipe.extra["phases"]`` overrides TrainRecipe fields
+    (``epochs``, ``lr``, ``optimizer``, ``weight_decay``, ``lr_step``, ``loss``,
+    ...) for one stage and may name ``trainable``: the parameter-name prefixes
+    that train in that stage (the others are frozen; ``""`` = all), e.g.
+    DBCNN's fc-only SGD stage followed by Adam on the whole network.  Every
+    stage gets a fresh optimizer and schedule.
+    """
+    phases = recipe.extra.get("phases")
+    if not phases:
+        return [recipe]
+    base_extra = {k: v for k, v in recipe.extra.items() if k != "phases"}
+    out = []
+    for i, phase in enumerate(phases):
+        fields = {k: v for k, v in phase.items() if k != "trainable"}
+        unknown = sorted(set(fields) - set(TrainRecipe.__dataclass_fields__) - {"extra"})
+        if unknown:
+            raise ModelError(f"recipe phase {i + 1}: unknown field(s) {', '.join(unknown)}")
+        extra = {**base_extra, **fields.pop("extra", {})}
+        if "trainable" in phase:
+            extra["trainable"] = [str(p) for p in phase["trainable"]]
+        out.append(replace(recipe, **fields, extra=extra))
+    return out
+
+
+def _set_trainable(model: IQAModel, recipe: TrainRecipe) -> None:
+    prefixes = recipe.extra.get("trainable")
+    if prefixes is None:
+        return
+    for name, p in model.named_parameters():
+        p.requires_grad_(any(name.startswith(prefix) for prefix in prefixes))
 
 
 def train_model(
@@ -121,36 +166,52 @@ def train_model(
     gen = torch.Generator().manual_seed(seed)
     bank = ImageBank(dataset, items)
     targets = torch.tensor([it.mos for it in items], dtype=torch.float32)
-    loss_fn = _LOSSES[recipe.loss]
+    phases = recipe_phases(recipe)
+    for phase in phases:
+        if phase.loss not in _LOSSES:
+            raise ModelError(f"model {model.name!r}: unknown loss {phase.loss!r} ({', '.join(_LOSSES)})")
     model.to(device).train()
-    opt = _optimizer(model, recipe)
-    sched = torch.optim.lr_scheduler.StepLR(opt, recipe.lr_step, _LR_DECAY) if recipe.lr_step else None
     samples = len(items) * recipe.patches_per_image
     steps_per_epoch = -(-samples // recipe.batch_size)
+    if recipe.extra.get("steps_per_epoch"):  # a cap, e.g. for CPU smoke profiles
+        steps_per_epoch = min(steps_per_epoch, int(recipe.extra["steps_per_epoch"]))
+    epochs = sum(p.epochs for p in phases)
     history: list[float] = []
     start = time.perf_counter()
-    with _progress(progress) as bar:
-        task = bar.add_task(f"train {model.name}", total=recipe.epochs * steps_per_epoch, status="")
-        for epoch in range(recipe.epochs):
-            order = torch.randperm(samples, generator=gen) % len(items)
-            total = 0.0
-            for step in range(steps_per_epoch):
-                idx = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
-                crops = torch.stack([bank.crop(int(i), recipe.crop, gen, recipe.hflip) for i in idx]).to(device)
-                pred = model.training_forward(crops)
-                loss = loss_fn(pred, targets[idx].to(device))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                total += float(loss) * len(idx)
-                bar.update(task, advance=1, status=f"epoch {epoch + 1}/{recipe.epochs} loss {float(loss):.3f}")
-            history.append(total / samples)
-            if sched is not None:
-                sched.step()
+    was_trainable = {name: p.requires_grad for name, p in model.named_parameters()}
+    try:
+        with progress_bar(progress) as bar:
+            task = bar.add_task(f"train {model.name}", total=epochs * steps_per_epoch)
+            for phase in phases:
+                _set_trainable(model, phase)
+                loss_fn = _LOSSES[phase.loss]
+                opt = _optimizer(model, phase)
+                sched = torch.optim.lr_scheduler.StepLR(opt, phase.lr_step, _LR_DECAY) if phase.lr_step else None
+                for _ in range(phase.epochs):
+                    epoch = len(history)
+                    order = torch.randperm(samples, generator=gen) % len(items)
+                    total = 0.0
+                    for step in range(steps_per_epoch):
+                        idx = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
+                        crops = torch.stack([bank.crop(int(i), recipe.crop, gen, recipe.hflip) for i in idx]).to(device)
+                        pred = model.training_forward(crops)
+                        loss = loss_fn(pred, targets[idx].to(device))
+                        opt.zero_grad(set_to_none=True)
+                        loss.backward()
+                        opt.step()
+                        value = loss.item()
+                        total += value * len(idx)
+                        bar.update(task, advance=1, description=f"train {model.name} {epoch + 1}/{epochs} loss {value:.3f}")
+                    history.append(total / min(samples, steps_per_epoch * recipe.batch_size))
+                    if sched is not None:
+                        sched.step()
+    finally:
+        for name, p in model.named_parameters():
+            p.requires_grad_(was_trainable[name])
     model.eval()
     return {
-        "epochs": recipe.epochs,
-        "steps": recipe.epochs * steps_per_epoch,
+        "epochs": epochs,
+        "steps": epochs * steps_per_epoch,
         "train_images": len(items),
         "loss_history": history,
         "train_time_s": time.perf_counter() - start,
@@ -180,6 +241,7 @@ def predict(
 
     for i, item in enumerate(items):
         x = dataset.load(item)
+        model.require_size(x, f"dataset {dataset.name!r}: image {item.name!r}")
         if batch and (x.shape != batch[0].shape or len(batch) == batch_size):
             flush()
             batch, first = [], i
@@ -200,11 +262,6 @@ def evaluate(
 
 
 # ----------------------------------------------------------- model cards ---
-def card_path(weights: Path) -> Path:
-    """``<stem>.card.json`` beside a weights file."""
-    return weights.with_name(weights.stem + ".card.json")
-
-
 def model_params(model: IQAModel) -> dict[str, Any]:
     """The constructor parameters a model kept as attributes of the same name."""
     return {name: getattr(model, name) for name in param_specs(type(model)) if hasattr(model, name)}
@@ -236,18 +293,14 @@ def train_and_save(
     everything = predict(model, dataset, all_items, device)
     card = {
         "model": model.name,
-        "params": params if params is not None else model_params(model),
+        "params": params if params is not None else getattr(model, "params", None) or model_params(model),
         "dataset": dataset.name,
         "dataset_fingerprint": dataset.fingerprint(),
         "seed": seed,
         "device": device,
         "recipe": asdict(recipe),
-        "test_split": test,
-        "test_images": len(mos),
-        "test_srocc": metrics["srocc"],
-        "test_plcc": metrics["plcc"],
-        "test_rmse": metrics["rmse"],
-        "train_time_s": round(summary["train_time_s"], 1),
+        "test": {"split": test, "n": len(mos), **metrics},
+        "train_seconds": round(summary["train_time_s"], 1),
         "final_train_loss": summary["loss_history"][-1],
         "score_range": [float(everything.min()), float(everything.max())],
         "torch": torch.__version__,

@@ -83,6 +83,12 @@ class AMIFGSM(Attack):
         if not self.momentum >= 0:
             raise ParameterError(f"'amifgsm' parameter 'momentum' must be >= 0, got {self.momentum!r}")
 
+    def provenance(self) -> dict:
+        """What the result depends on beyond the parameters: the NIQE model."""
+        from .niqe import niqe_model_info
+
+        return {"niqe": niqe_model_info()}
+
     @staticmethod
     def bounds(x: torch.Tensor) -> torch.Tensor:
         """``1 / NIQE(x_i)`` per image, on ``x``'s device."""
@@ -92,8 +98,8 @@ class AMIFGSM(Attack):
         bad = ~(torch.isfinite(q) & (q > 0))
         if bad.any():
             i = int(bad.nonzero()[0])
-            raise IQABenchError(f"attack 'amifgsm': NIQE of image {i} in the batch is {float(q[i])}; "
-                                "cannot derive its bound 1/NIQE")
+            raise IQABenchError(f"attack 'amifgsm': NIQE of image {i} in the batch is {float(q[i])} "
+                                "(a flat image has none); cannot derive its bound 1/NIQE")
         return 1.0 / q
 
     def perturb(self, model: IQAModel, x: torch.Tensor) -> AttackResult:

@@ -95,10 +95,10 @@ def _gauss_filter(y: torch.Tensor) -> torch.Tensor:
     h, w = y.shape[-2:]
     rows = taps[0] * p[..., 0:h, :]
     for k in range(1, 7):
-        rows = rows + taps[k] * p[..., k:k + h, :]
+        rows.add_(p[..., k:k + h, :], alpha=taps[k])
     out = taps[0] * rows[..., 0:w]
     for k in range(1, 7):
-        out = out + taps[k] * rows[..., k:k + w]
+        out.add_(rows[..., k:k + w], alpha=taps[k])
     return out
 
 
@@ -117,7 +117,7 @@ def _cubic(t: torch.Tensor) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=32)
-def _half_matrix(n: int) -> torch.Tensor:
+def _half_matrix(n: int, device: str = "cpu", dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """The (n//2 ... ceil) x n matrix of MATLAB's ``imresize(., 0.5)`` along one
     axis: bicubic, anti-aliased (kernel width 8), symmetric boundary."""
     scale, width = 0.5, 4.0 / 0.5
@@ -134,22 +134,22 @@ def _half_matrix(n: int) -> torch.Tensor:
     src = aux[torch.remainder(idx.long() - 1, 2 * n)]
     mat = torch.zeros(out, n, dtype=torch.float64)
     mat.scatter_add_(1, src, wts)
-    return mat
+    return mat.to(device, dtype)
 
 
 def imresize_half(y: torch.Tensor) -> torch.Tensor:
     """MATLAB ``imresize(y, 0.5)`` (bicubic, antialiasing) of B x C x H x W."""
-    mh = _half_matrix(y.shape[-2]).to(y.device, y.dtype)
-    mw = _half_matrix(y.shape[-1]).to(y.device, y.dtype)
+    mh = _half_matrix(y.shape[-2], str(y.device), y.dtype)
+    mw = _half_matrix(y.shape[-1], str(y.device), y.dtype)
     return mh @ y @ mw.T
 
 
 @functools.lru_cache(maxsize=8)
-def _r_grid(device_type: str, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+def _r_grid(device: str, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     # 0.2:0.001:10 exactly as MATLAB builds it (start + k * step)
     gam = 0.2 + 0.001 * torch.arange(9801, dtype=torch.float64)
     r = torch.exp(2 * torch.lgamma(2 / gam) - torch.lgamma(1 / gam) - torch.lgamma(3 / gam))
-    return gam.to(dtype), r.to(dtype)
+    return gam.to(device, dtype), r.to(device, dtype)
 
 
 def aggd_fit(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -163,8 +163,7 @@ def aggd_fit(v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]
     gammahat = left / right
     rhat = v.abs().mean(1) ** 2 / sq.mean(1)
     rhatnorm = rhat * (gammahat**3 + 1) * (gammahat + 1) / (gammahat**2 + 1) ** 2
-    gam, r = _r_grid(v.device.type, v.dtype)
-    gam, r = gam.to(v.device), r.to(v.device)
+    gam, r = _r_grid(str(v.device), v.dtype)
     # r(gam) is increasing: the argmin of (r - rhatnorm)^2 is a neighbour of
     # the insertion point (ties go to the smaller shape, as MATLAB's min does)
     safe = torch.nan_to_num(rhatnorm, nan=0.0)
@@ -230,7 +229,8 @@ def _masked_mvg(f: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torc
     mu = (f * w).sum(1) / n
     d = (f - mu.unsqueeze(1)) * w
     cov = d.transpose(1, 2) @ d / (n - 1).clamp_min(1).unsqueeze(-1)
-    return mu, cov
+    # no usable patch (e.g. a flat image): mean NaN, covariance 0 -> NIQE NaN
+    return mu, torch.nan_to_num(cov, nan=0.0)
 
 
 # ------------------------------------------------------------ the model ---
@@ -252,15 +252,19 @@ def fit_pristine(images: Iterable[torch.Tensor], patch: int = PATCH,
     (``estimatemodelparam.m``).  Returns ``(mu, cov, n_patches)``.  Runs on
     the CPU in float64 so that the fit does not depend on the device.
     """
-    kept = []
-    for img in images:
+    groups: dict[tuple, list[torch.Tensor]] = {}
+    for img in images:  # equal sizes share one batched feature pass
         img = img.detach().to("cpu", torch.float64)
-        if img.ndim == 3:
-            img = img.unsqueeze(0)
-        feats, sharp = niqe_features(img, patch)
-        select = sharp > threshold * sharp.amax(dim=1, keepdim=True)
-        f = feats[select]
-        kept.append(f[torch.isfinite(f).all(1)])
+        img = img.unsqueeze(0) if img.ndim == 3 else img
+        groups.setdefault(tuple(img.shape[1:]), []).append(img)
+    kept = []
+    for imgs in groups.values():
+        batch = torch.cat(imgs)
+        for start in range(0, len(batch), 16):
+            feats, sharp = niqe_features(batch[start: start + 16], patch)
+            select = sharp > threshold * sharp.amax(dim=1, keepdim=True)
+            f = feats[select]  # image-major, patches in row-major order
+            kept.append(f[torch.isfinite(f).all(1)])
     if not kept:
         raise IQABenchError("NIQE: no pristine images to fit the model on")
     allf = torch.cat(kept)
@@ -357,7 +361,8 @@ def niqe_model_info() -> dict[str, Any]:
 def niqe(x: torch.Tensor, model: NIQEModel | None = None, patch: int = PATCH) -> torch.Tensor:
     """NIQE of each RGB image in [0,1] (B x 3 x H x W, H, W >= 96): Tensor[B]
     on ``x``'s device, lower is more natural.  Not differentiable (the grey
-    image is quantised as MATLAB reads uint8 images)."""
+    image is quantised as MATLAB reads uint8 images).  An image without a
+    usable patch (a flat image: its MSCN coefficients are all 0) gets NaN."""
     model = model or niqe_model()
     feats, _ = niqe_features(x, patch)
     valid = torch.isfinite(feats).all(-1)

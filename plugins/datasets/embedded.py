@@ -109,6 +109,12 @@ PHOTOS: tuple[Photo, ...] = (
     Photo("garden", _PYIQA, "tests/test_efficiency_img_dir/frame_4wrwr48cdk6rbcjl.jpg", TRAIN),
     Photo("sunset", _PYIQA, "tests/test_efficiency_img_dir/frame_7gzdcz9sif0ekg31.jpg", TRAIN),
     Photo("snow", _PYIQA, "tests/test_efficiency_img_dir/frame_9ogwhvvy7gfj6jzh.jpg", TRAIN),
+    # greyscale photographs: extra training content (replicated to RGB)
+    Photo("camera", _SK, "skimage/data/camera.png", TRAIN),
+    Photo("coins", _SK, "skimage/data/coins.png", TRAIN),
+    Photo("grass", _SK, "skimage/data/grass.png", TRAIN),
+    Photo("gravel", _SK, "skimage/data/gravel.png", TRAIN),
+    Photo("brick", _SK, "skimage/data/brick.png", TRAIN),
 )
 
 
@@ -300,14 +306,14 @@ def available_photos(config: EmbeddedConfig) -> list[tuple[Photo, Path]]:
     if unknown:
         raise DatasetError(f"embedded dataset: unknown photo(s) {sorted(unknown)}; known: {[p.id for p in PHOTOS]}")
     found = [(p, path) for p in wanted if (path := p.locate()) is not None]
-    for split, need in MIN_PHOTOS.items():
+    for split, least in MIN_PHOTOS.items():
+        asked = [p for p in wanted if p.split == split]
         have = [p for p, _ in found if p.split == split]
-        if len(have) < need and any(p.split == split for p in wanted):
-            missing = sorted({f"{p.id} ({p.distribution})" for p in wanted if p.split == split} - {
-                f"{p.id} ({p.distribution})" for p in have})
+        if len(have) < min(least, len(asked)):
+            missing = ", ".join(f"{p.id} ({p.distribution}: {p.path})" for p in asked if p not in have)
             raise DatasetError(
-                f"embedded dataset: only {len(have)} {split} photograph(s) installed, need {need}; "
-                f"missing: {', '.join(missing)}"
+                f"embedded dataset: only {len(have)} {split} photograph(s) are installed, need {least}; "
+                f"missing: {missing}"
             )
     return found
 

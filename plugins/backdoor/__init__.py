@@ -1,0 +1,17 @@
+"""Backdoor triggers (REFERENCES.md section 2): BAIQA's UAP-DCT trigger and
+the FTrojan, Blended and WaNet baselines.  ``apply(x, alpha)`` with a float
+or per-image ``alpha``.  Heavy modules are imported inside the hook."""
+from iqabench.hookspecs import hookimpl
+
+
+@hookimpl
+def register_triggers(register):
+    from .blended import Blended
+    from .ftrojan import FTrojan
+    from .uap_dct import UAPDCT
+    from .wanet import WaNet
+
+    register(UAPDCT)
+    register(FTrojan)
+    register(Blended)
+    register(WaNet)

@@ -1,0 +1,433 @@
+"""MI-FGSM, AMI-FGSM, Korhonen et al., MADC and PGD: closed forms on the
+linear models, batched == per-image reference loops on a small nonlinear
+model, bound / range / direction invariants for both orientations, and a
+short run of each on the default model."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+from torch import nn
+
+from iqabench.contracts import IQAModel
+from iqabench.errors import ParameterError
+from iqabench_plugins.adversarial.korhonen import Korhonen, activity_map
+from iqabench_plugins.adversarial.madc import MADC, restore_mse
+from iqabench_plugins.adversarial.mifgsm import AMIFGSM, MIFGSM
+from iqabench_plugins.adversarial.pgd import PGD, random_crops
+from models_for_tests import LinearScore, LowerBetterLinear
+
+
+class TinyConvIQA(IQAModel):
+    """A small nonlinear model whose input gradient changes from step to step."""
+
+    name = "test-tinyconv"
+    min_size = 4
+
+    def __init__(self, lower_better: bool = False, seed: int = 0):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.randn(self.conv.weight.shape, generator=g))
+            self.conv.bias.copy_(torch.randn(6, generator=g) * 0.3)
+        self.out = torch.randn(6, generator=g)
+        self.lower_better = lower_better
+        self.score_range = (0.0, 10.0)
+        self.requires_grad_(False)
+
+    def forward(self, x):
+        h = torch.tanh(self.conv(x - 0.5))
+        return 5.0 + 3.0 * (h.mean(dim=(2, 3)) * self.out).sum(1)
+
+
+def _inputs(n=4, size=8, seed=1, lo=0.2, hi=0.8):
+    g = torch.Generator().manual_seed(seed)
+    return lo + (hi - lo) * torch.rand(n, 3, size, size, generator=g)
+
+
+def _linf(a, b):
+    return (a - b).abs().flatten(1).amax(1)
+
+
+def _mse(a, b):
+    return (a - b).pow(2).flatten(1).mean(1)
+
+
+# --------------------------------------------------------------- MI-FGSM ---
+@pytest.mark.parametrize("model_cls,sign", [(LinearScore, 1.0), (LowerBetterLinear, -1.0)])
+@pytest.mark.parametrize("iters,alpha,l1", [(10, 1 / 255, False), (3, 2 / 255, False), (10, 1 / 255, True)])
+def test_mifgsm_on_a_linear_score_walks_min_of_k_alpha_and_eps_along_sign_w(model_cls, sign, iters, alpha, l1):
+    # constant gradient w: the momentum sum keeps sign(w) at every step
+    model, x, eps = model_cls(), _inputs(), 10 / 255
+    out = MIFGSM(eps=eps, alpha=alpha, iters=iters, l1_normalise=l1).perturb(model, x)
+    expected = x + sign * min(iters * alpha, eps) * model.w.sign().detach()
+    torch.testing.assert_close(out.images, expected, rtol=0, atol=1e-6)
+    assert out.norm == "linf" and torch.allclose(out.bound, torch.full((4,), eps))
+
+
+def _reference_mifgsm(model, image, eps, alpha, iters, nu, metric_range):
+    """The MSU reference loop (methods/mifgsm/run.py), one image, with the
+    orientation sign of the adversarial-defenses fork."""
+    sign = -1.0 if model.lower_better else 1.0
+    p = torch.zeros_like(image, requires_grad=True)
+    g_prev = 0
+    for _ in range(iters):
+        res = image + p
+        res.data.clamp_(0.0, 1.0)
+        loss = 1 - sign * model(res).sum() / metric_range
+        loss.backward()
+        g = p.grad + g_prev * nu
+        g_prev = g
+        p.data -= alpha * torch.sign(g)
+        p.data.clamp_(-eps, eps)
+        p.grad.zero_()
+    return (image + p).data.clamp(0, 1)
+
+
+@pytest.mark.parametrize("lower_better", [False, True])
+def test_mifgsm_batched_equals_the_per_image_reference_loop(lower_better):
+    # away from 0/1: the reference keeps the part of p that the image clamp
+    # cuts off, iqabench (project_linf, as I-FGSM) does not
+    model, x = TinyConvIQA(lower_better), _inputs(n=3, size=10, lo=0.05, hi=0.95)
+    adv = MIFGSM(iters=6, momentum=0.7).perturb(model, x).images
+    ref = torch.cat([_reference_mifgsm(model, x[i:i + 1], 10 / 255, 1 / 255, 6, 0.7, 10.0) for i in range(3)])
+    torch.testing.assert_close(adv, ref, rtol=0, atol=1e-6)
+
+
+# -------------------------------------------------------------- AMI-FGSM ---
+def _natural(n=3, size=96):
+    """Centre crops of the embedded dataset's test images (NIQE needs >= 96 px)."""
+    import iqabench
+
+    ds = iqabench.get_dataset("embedded")
+    items = list(ds.items("test"))[:: max(1, len(ds.items("test")) // n)][:n]
+    x = torch.stack([ds.load(it) for it in items])
+    top = (x.shape[-1] - size) // 2
+    return x[..., top: top + size, top: top + size].contiguous()
+
+
+def test_amifgsm_bound_is_one_over_niqe_of_each_image_and_the_step_is_bound_over_iters():
+    from iqabench_plugins.adversarial.niqe import niqe
+
+    x = _natural()
+    for model, sign in ((LinearScore(size=96), 1.0), (LowerBetterLinear(size=96), -1.0)):
+        out = AMIFGSM(iters=4).perturb(model, x)
+        # NIQE recomputed one image at a time, independently of the batch
+        expected_bound = torch.stack([1.0 / niqe(x[i:i + 1])[0] for i in range(len(x))])
+        torch.testing.assert_close(out.bound, expected_bound, rtol=1e-6, atol=0)
+        assert out.norm == "linf" and out.bound.shape == (3,)
+        assert len(set(out.bound.tolist())) == 3  # genuinely per image
+        # linear score: 4 steps of bound/4 along sign(w), then the [0,1] clamp
+        step = out.bound.view(-1, 1, 1, 1)
+        expected = (x + sign * step * model.w.sign().detach()).clamp(0, 1)
+        torch.testing.assert_close(out.images, expected, rtol=0, atol=1e-5)
+        assert (_linf(out.images, x) <= out.bound + 1e-6).all()
+
+
+def test_amifgsm_refuses_images_smaller_than_the_niqe_patch_and_flat_images():
+    from iqabench.errors import IQABenchError
+
+    with pytest.raises(IQABenchError, match="96x96"):
+        AMIFGSM().perturb(LinearScore(), _inputs())
+    x = _inputs(n=2, size=96)
+    x[1] = 0.5
+    with pytest.raises(IQABenchError, match="image 1 .*flat"):
+        AMIFGSM().perturb(LinearScore(size=96), x)
+
+
+def test_amifgsm_reports_which_niqe_model_it_used():
+    info = AMIFGSM().provenance()["niqe"]
+    assert {"source", "version", "patch", "sha256"} <= set(info)
+
+
+# -------------------------------------------------------------- Korhonen ---
+_DF = np.array([[0, 1, 1, 1, 0], [1, 1, 1, 1, 1], [1, 1, 1, 1, 1], [1, 1, 1, 1, 1], [0, 1, 1, 1, 0]], bool)
+
+
+def _reference_activity_map(img):
+    """scipy: Sobel both ways, magnitude, border zeroed, / max, grey dilation."""
+    y = 0.299 * img[0] + 0.587 * img[1] + 0.114 * img[2]
+    mag = np.hypot(ndimage.sobel(y, axis=1), ndimage.sobel(y, axis=0))
+    inner = np.zeros_like(mag)
+    inner[1:-1, 1:-1] = mag[1:-1, 1:-1]
+    inner = inner / inner.max() if inner.max() > 0 else np.ones_like(inner)
+    return ndimage.grey_dilation(inner, footprint=_DF, mode="constant", cval=-np.inf)
+
+
+def test_activity_map_matches_scipy_and_flat_images_get_ones():
+    x = _inputs(n=2, size=12, lo=0.0, hi=1.0).double()
+    ours = activity_map(x)
+    for i in range(2):
+        np.testing.assert_allclose(ours[i, 0].numpy(), _reference_activity_map(x[i].numpy()), atol=1e-12)
+    assert torch.equal(activity_map(torch.full((1, 3, 9, 9), 0.4)), torch.ones(1, 1, 9, 9))
+
+
+def test_korhonen_on_a_linear_score_moves_k_lr_where_the_map_is_positive():
+    # Adam with a constant gradient steps exactly lr * sign(g) each time
+    x = _inputs(size=8)
+    x[:, :, :, :4] = 0.3  # flat on the left: column 0 has no activity even after dilation
+    assert (activity_map(x)[..., 0] == 0).all()
+    for model, sign in ((LinearScore(), 1.0), (LowerBetterLinear(), -1.0)):
+        out = Korhonen(iters=10, lr=0.005).perturb(model, x)
+        mask = activity_map(x)
+        expected = x + sign * 10 * 0.005 * (model.w.detach() * mask).sign()
+        torch.testing.assert_close(out.images, expected, rtol=0, atol=1e-5)
+        torch.testing.assert_close(out.bound, _linf(out.images, x))
+        assert out.norm == "linf"
+
+
+def _reference_korhonen(model, image, iters, lr, metric_range):
+    sign = -1.0 if model.lower_better else 1.0
+    sp = activity_map(image)
+    img = image.clone().requires_grad_(True)
+    opt = torch.optim.Adam([img], lr=lr)
+    for _ in range(iters):
+        loss = 1 - sign * model(img).sum() / metric_range
+        loss.backward()
+        img.grad *= sp
+        opt.step()
+        img.data.clamp_(0.0, 1.0)
+        opt.zero_grad()
+    return img.detach()
+
+
+@pytest.mark.parametrize("lower_better", [False, True])
+def test_korhonen_batched_equals_the_per_image_reference_loop(lower_better):
+    # float64: Adam divides tiny masked gradients by their own size
+    model, x = TinyConvIQA(lower_better).double(), _inputs(n=3, size=10, lo=0.0, hi=1.0).double()
+    model.out = model.out.double()
+    adv = Korhonen(iters=5).perturb(model, x).images
+    ref = torch.cat([_reference_korhonen(model, x[i:i + 1], 5, 0.005, 10.0) for i in range(3)])
+    torch.testing.assert_close(adv, ref, rtol=0, atol=1e-12)
+
+
+# ------------------------------------------------------------------ MADC ---
+def test_restore_mse_lands_every_image_in_the_window_without_exceeding_the_budget():
+    x = _inputs(n=6, size=8, lo=0.0, hi=1.0)
+    g = torch.Generator().manual_seed(3)
+    # perturbations far too small, far too large, exact, and clamped at 0/1
+    scales = torch.tensor([1e-4, 0.01, 0.04, 0.3, 2.0, 5.0]).view(-1, 1, 1, 1)
+    x_adv = (x + scales * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    target = torch.full((6,), (10 / 255) ** 2)
+    out = restore_mse(x, x_adv, target, precision=0.04)
+    m = _mse(out, x)
+    assert ((m >= 0.96 * target) & (m <= target)).all(), m / target
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_restore_mse_is_a_rescaling_along_the_mse_gradient():
+    # without clamping, moving along the MSE gradient only rescales the
+    # perturbation: the result is x + c d with c in the closed-form window
+    x = torch.full((1, 3, 8, 8), 0.5)
+    d = 0.01 * torch.ones_like(x)
+    d[..., ::2, :] *= -1
+    target = torch.tensor([(10 / 255) ** 2])
+    out = restore_mse(x, x + d, target, precision=0.01)
+    c = (out - x) / d
+    assert torch.allclose(c, c.flatten()[0].expand_as(c), atol=1e-5)
+    c_star = (10 / 255) / 0.01  # exact scale for MSE = target
+    assert 0.99**0.5 * c_star - 1e-4 <= float(c.flatten()[0]) <= c_star + 1e-4
+
+
+@pytest.mark.parametrize("init", ["noise", "gradient"])
+@pytest.mark.parametrize("model_cls,sign", [(LinearScore, 1.0), (LowerBetterLinear, -1.0)])
+def test_madc_keeps_every_image_on_the_mse_sphere_and_moves_the_score(init, model_cls, sign):
+    torch.manual_seed(0)
+    model, x = model_cls(), _inputs(n=16)
+    out = MADC(init=init).perturb(model, x)
+    target = (10 / 255) ** 2
+    m = _mse(out.images, x)
+    assert ((m >= 0.96 * target - 1e-9) & (m <= target + 1e-9)).all(), m / target
+    assert out.norm == "mse" and torch.allclose(out.bound, torch.full((16,), target))
+    assert out.images.min() >= 0 and out.images.max() <= 1
+    with torch.no_grad():
+        delta = (model(out.images) - model(x)).mean()
+    assert sign * delta > 0
+
+
+@pytest.mark.parametrize("lower_better", [False, True])
+def test_madc_projected_steps_beat_the_starting_point(lower_better):
+    # same seed -> same noise start; the 8 projected steps must improve on it
+    model, x = TinyConvIQA(lower_better), _inputs(n=6, size=10)
+    torch.manual_seed(5)
+    start = MADC(iters=1, lr=1e-12).perturb(model, x).images
+    torch.manual_seed(5)
+    adv = MADC().perturb(model, x).images
+    with torch.no_grad():
+        better = model.direction * (model(adv) - model(start))
+    assert (better > 0).all()
+
+
+# ------------------------------------------------------------------- PGD ---
+@pytest.mark.parametrize("model_cls,sign", [(LinearScore, 1.0), (LowerBetterLinear, -1.0)])
+def test_pgd_linf_and_l2_closed_forms_on_a_linear_score(model_cls, sign):
+    model, x = model_cls(), _inputs()
+    w = model.w.detach()
+    out = PGD(norm="linf", eps=4 / 255, step=1 / 255, iters=3).perturb(model, x)
+    torch.testing.assert_close(out.images, x + sign * 3 / 255 * w.sign(), rtol=0, atol=1e-6)
+    out = PGD(norm="linf", eps=2 / 255, step=1 / 255, iters=5).perturb(model, x)
+    torch.testing.assert_close(out.images, x + sign * 2 / 255 * w.sign(), rtol=0, atol=1e-6)
+    # L2: steps of `step` along w/||w||, stopped by the eps sphere
+    unit = w / w.norm()
+    out = PGD(norm="l2", eps=0.5, step=0.2, iters=2).perturb(model, x)
+    torch.testing.assert_close(out.images, x + sign * 0.4 * unit, rtol=0, atol=1e-6)
+    out = PGD(norm="l2", eps=0.5, step=0.2, iters=6).perturb(model, x)
+    torch.testing.assert_close(out.images, x + sign * 0.5 * unit, rtol=0, atol=1e-6)
+    assert out.norm == "l2" and torch.allclose(out.bound, torch.full((4,), 0.5))
+
+
+@pytest.mark.parametrize("lower_better", [False, True])
+@pytest.mark.parametrize("target", [2.0, 8.0])
+def test_pgd_targeted_moves_every_score_towards_the_target(lower_better, target):
+    # targeted PGD ignores the orientation: it goes to the target either way
+    model, x = TinyConvIQA(lower_better), _inputs(n=6, size=10)
+    with torch.no_grad():
+        clean = model(x)
+    adv = PGD(eps=0.1, step=0.01, iters=10, target=target).perturb(model, x).images
+    with torch.no_grad():
+        after = model(adv)
+    assert ((after - target).abs() < (clean - target).abs()).all()
+
+
+def test_pgd_random_start_stays_in_the_ball():
+    torch.manual_seed(0)
+    model, x = TinyConvIQA(), _inputs(n=4, size=10, lo=0.0, hi=1.0)
+    a = PGD(norm="linf", eps=0.05, step=0.01, iters=2, random_start=True).perturb(model, x).images
+    assert (_linf(a, x) <= 0.05 + 1e-6).all() and a.min() >= 0 and a.max() <= 1
+    b = PGD(norm="l2", eps=0.3, step=0.1, iters=2, random_start=True).perturb(model, x).images
+    assert ((b - x).flatten(1).norm(dim=1) <= 0.3 + 1e-5).all() and b.min() >= 0 and b.max() <= 1
+
+
+def test_random_crops_are_windows_of_their_own_image_flipped_or_not():
+    torch.manual_seed(0)
+    b, h, w, s, n = 3, 9, 11, 5, 25
+    rows = torch.arange(h).view(1, 1, h, 1).expand(b, 3, h, w)
+    cols = torch.arange(w).view(1, 1, 1, w).expand(b, 3, h, w)
+    imgs = torch.arange(b).view(b, 1, 1, 1).expand(b, 3, h, w)
+    x = (imgs * 10000 + rows * 100 + cols).double()
+    crops = random_crops(x, n, s)
+    assert crops.shape == (b * n, 3, s, s)
+    flips = set()
+    for k in range(b * n):
+        c = crops[k, 0].long()
+        assert (c // 10000 == k // n).all()  # image-major order, own image only
+        r, q = (c % 10000) // 100, c % 100
+        assert (r == r[0, 0] + torch.arange(s).view(s, 1)).all()
+        step = q[:, 1:] - q[:, :-1]
+        assert (step == 1).all() or (step == -1).all()
+        flips.add(int(step[0, 0]))
+    assert flips == {1, -1}
+    # a crop larger than the image is the image (or its mirror)
+    whole = random_crops(x, 2, 50)
+    assert whole.shape == (b * 2, 3, h, w)
+
+
+@pytest.mark.parametrize("lower_better", [False, True])
+def test_pgd_with_eot_raises_the_expected_score_over_crops(lower_better):
+    model, x = TinyConvIQA(lower_better), _inputs(n=3, size=14)
+    torch.manual_seed(1)
+    adv = PGD(eps=8 / 255, step=2 / 255, iters=5, eot_crops=6, crop_size=8).perturb(model, x).images
+    assert (_linf(adv, x) <= 8 / 255 + 1e-6).all()
+
+    def expected_gain(img):
+        torch.manual_seed(123)  # the same 64 crops for both
+        with torch.no_grad():
+            return model.direction * model(random_crops(img, 64, 8)).view(3, 64).mean(1)
+
+    assert (expected_gain(adv) > expected_gain(x)).all()
+
+
+# ------------------------------------------------- common invariants ------
+ATTACKS = [
+    MIFGSM(iters=4), Korhonen(iters=4), MADC(iters=3), PGD(iters=4),
+    PGD(norm="l2", eps=0.5, step=0.1, iters=4, random_start=True),
+    PGD(iters=3, eot_crops=3, crop_size=6, random_start=True), PGD(iters=3, target=4.0),
+]
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: f"{a.name}")
+@pytest.mark.parametrize("lower_better", [False, True])
+def test_bound_and_range_invariants_near_the_edges_of_the_range(attack, lower_better):
+    torch.manual_seed(0)
+    model = TinyConvIQA(lower_better)
+    x = _inputs(n=4, size=10, lo=0.0, hi=1.0)
+    x[0] = 0.0
+    x[1] = 1.0  # saturated images: the clamp must hold
+    out = attack.perturb(model, x)
+    adv = out.images
+    assert adv.shape == x.shape and adv.dtype == x.dtype
+    assert adv.min() >= 0 and adv.max() <= 1
+    assert out.bound.shape == (4,)
+    if out.norm == "linf":
+        assert (_linf(adv, x) <= out.bound + 1e-6).all()
+    elif out.norm == "l2":
+        assert ((adv - x).flatten(1).norm(dim=1) <= out.bound + 1e-5).all()
+    else:
+        assert out.norm == "mse" and (_mse(adv, x) <= out.bound + 1e-9).all()
+
+
+@pytest.mark.parametrize(
+    "cls,bad",
+    [(MIFGSM, {"eps": 0.0}), (MIFGSM, {"iters": 0}), (MIFGSM, {"momentum": -1.0}), (AMIFGSM, {"iters": 0}),
+     (Korhonen, {"lr": 0.0}), (MADC, {"precision": 0.0}), (MADC, {"precision": 1.5}), (MADC, {"eps": -1.0}),
+     (PGD, {"step": 0.0}), (PGD, {"eot_crops": -1}), (PGD, {"norm": "l1"})],
+)
+def test_bad_parameters_are_refused_naming_the_parameter(cls, bad):
+    with pytest.raises(ParameterError, match=list(bad)[0]):
+        cls(**bad)
+
+
+def test_all_new_attacks_are_registered_and_built_with_reference_defaults():
+    import iqabench
+
+    a = iqabench.get_attack("mifgsm")
+    assert (a.eps, a.alpha, a.iters, a.momentum) == (10 / 255, 1 / 255, 10, 1.0)
+    k = iqabench.get_attack("korhonen")
+    assert (k.iters, k.lr) == (10, 0.005)
+    m = iqabench.get_attack("madc")
+    assert (m.eps, m.lr, m.iters, m.precision) == (10 / 255, 0.001, 8, 0.04)
+    assert iqabench.get_attack("amifgsm").iters == 10
+    p = iqabench.get_attack("pgd", norm="l2", target="50", eot_crops="25")
+    assert (p.norm, p.target, p.eot_crops, p.crop_size) == ("l2", 50.0, 25, 224)
+    for name in ("mifgsm", "amifgsm", "korhonen", "madc", "pgd"):
+        assert iqabench.get_attack(name).description
+
+
+# ---------------------------------------------------- the default model ---
+DEFAULT_MODEL_ATTACKS = [
+    (MIFGSM(iters=3), 48), (AMIFGSM(iters=2), 96), (Korhonen(iters=3), 48), (MADC(iters=2), 48),
+    (PGD(eps=4 / 255, step=2 / 255, iters=3), 48), (PGD(eps=4 / 255, step=2 / 255, iters=2, eot_crops=2, crop_size=40), 48),
+]
+
+
+@pytest.fixture(scope="module")
+def default_model_and_images():
+    import iqabench
+
+    model = iqabench.get_model("cnniqa").requires_grad_(False)
+    return model, _natural(n=4, size=96)
+
+
+@pytest.mark.parametrize("attack,size", DEFAULT_MODEL_ATTACKS, ids=lambda a: getattr(a, "name", str(a)))
+@pytest.mark.parametrize("lower_better", [False, True])
+def test_each_attack_moves_the_default_model_in_its_better_direction(default_model_and_images, attack, size,
+                                                                      lower_better):
+    model, x = default_model_and_images
+    x = x[..., :size, :size]
+    model.lower_better = lower_better  # instance override: the same network, other orientation
+    try:
+        torch.manual_seed(0)
+        out = attack.perturb(model, x)
+        with torch.no_grad():
+            gain = (model(out.images) - model(x)).mean()
+    finally:
+        del model.lower_better
+    assert out.images.min() >= 0 and out.images.max() <= 1
+    if out.norm == "linf":
+        assert (_linf(out.images, x) <= out.bound + 1e-6).all()
+    if out.norm == "mse":
+        m = _mse(out.images, x)
+        assert ((m >= (1 - attack.precision) * out.bound - 1e-9) & (m <= out.bound + 1e-9)).all()
+    assert (gain < 0) if lower_better else (gain > 0), float(gain)

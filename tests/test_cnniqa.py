@@ -1,0 +1,111 @@
+"""The default CNNIQA model: shapes, gradients, determinism, shipped weights."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import spearmanr
+
+from iqabench.artifacts import load_state
+from iqabench.errors import ModelError
+from iqabench_plugins.datasets import embedded as E
+from iqabench_plugins.models.cnniqa import CNNIQA, WEIGHTS_FILE
+
+TARGET_SROCC = 0.85
+
+
+@pytest.fixture(scope="module")
+def model() -> CNNIQA:
+    torch.manual_seed(0)
+    return CNNIQA().eval()
+
+
+def test_one_score_per_image(model):
+    x = torch.rand(3, 3, 64, 80)
+    assert model(x).shape == (3,)
+
+
+def test_gradient_wrt_input_is_finite_and_nonzero(model):
+    x = torch.rand(2, 3, 48, 48, requires_grad=True)
+    model(x).sum().backward()
+    assert torch.isfinite(x.grad).all()
+    assert x.grad.abs().sum() > 0
+    # a flat image (zero local variance) must not produce NaN gradients either
+    flat = torch.full((1, 3, 40, 40), 0.5, requires_grad=True)
+    model(flat).sum().backward()
+    assert torch.isfinite(flat.grad).all()
+
+
+def test_eval_mode_is_deterministic(model):
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model(x), model(x))
+
+
+@pytest.mark.parametrize("size", [(32, 32), (33, 47), (100, 64), (61, 200)])
+def test_any_size_from_min_size(model, size):
+    assert model.min_size == 32
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, *size))
+    assert out.shape == (1,) and torch.isfinite(out).all()
+
+
+def test_too_small_or_not_rgb_is_refused(model):
+    with pytest.raises(ModelError, match="at least"):
+        model(torch.rand(1, 3, 31, 64))
+    with pytest.raises(ModelError, match="RGB"):
+        model(torch.rand(1, 1, 64, 64))
+
+
+def test_recipes():
+    m = CNNIQA()
+    default, quick = m.recipe("default"), m.recipe("quick")
+    assert quick.epochs < default.epochs
+    with pytest.raises(ModelError, match="no recipe"):
+        m.recipe("paper")
+
+
+def test_registered_through_the_hook():
+    from iqabench_plugins.models import register_models
+
+    found = []
+    register_models(register=found.append)
+    assert found == [CNNIQA] and CNNIQA.name == "cnniqa" and not CNNIQA.lower_better
+
+
+# ------------------------------------------------------- shipped weights ---
+def _card() -> dict:
+    return json.loads(WEIGHTS_FILE.with_name(WEIGHTS_FILE.stem + ".card.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def shipped() -> CNNIQA:
+    assert CNNIQA().pretrained_weights() == WEIGHTS_FILE, "the default weights are not shipped"
+    m = CNNIQA()
+    m.load_weights(load_state(WEIGHTS_FILE))
+    return m.eval()
+
+
+def test_shipped_weights_and_card(shipped):
+    card = _card()
+    assert WEIGHTS_FILE.stat().st_size < 5_000_000
+    assert card["model"] == "cnniqa" and card["dataset"] == "embedded"
+    assert card["test"]["srocc"] >= TARGET_SROCC
+    low, high = card["score_range"]
+    assert low < high
+
+
+def test_shipped_weights_reach_the_target_on_the_test_split(shipped):
+    """Independent re-evaluation: only the test photographs are generated
+    (generation is per photograph, so these are exactly the test items)."""
+    test_ids = tuple(p.id for p in E.PHOTOS if p.split == E.TEST and p.locate() is not None)
+    data = E.generate(E.EmbeddedConfig(photos=test_ids))
+    assert set(data.splits.tolist()) == {E.TEST}
+    x = torch.from_numpy(data.images).permute(0, 3, 1, 2).float() / 255.0
+    with torch.no_grad():
+        pred = torch.cat([shipped(chunk) for chunk in x.split(64)]).numpy()
+    srocc = spearmanr(pred, data.mos).statistic
+    assert srocc >= TARGET_SROCC, srocc
+    assert np.isfinite(pred).all()
