@@ -60,6 +60,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` so that a crash leaves either the old file or the new."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide shared artifacts
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -18,6 +18,7 @@ from .contracts import IQADataset, IQAModel
 from .errors import WeightsError
 from .params import resolve_params
 from .plugins import lookup
+from .sampling import spread
 
 RANDOM = ("random", "random-init")
 #: how many images of a dataset measure a model's clean range when its card has none
@@ -100,9 +101,7 @@ def ensure_score_range(model: IQAModel, dataset: IQADataset, device: str, batch_
                 seen.setdefault(item.name, item)  # a split such as "all" may repeat items
         if not seen:
             raise WeightsError(f"dataset {dataset.name!r} has no images to measure model {model.name!r}'s clean range on")
-        pool = list(seen.values())
-        step = max(1, len(pool) // RANGE_REFERENCE_IMAGES)
-        reference = pool[::step][:RANGE_REFERENCE_IMAGES]
+        reference = spread(list(seen.values()), RANGE_REFERENCE_IMAGES)
         allp = torch.as_tensor(predict(model, dataset, reference, device, batch_size))
         low, high = float(allp.min()), float(allp.max())
         if not high > low:

@@ -24,6 +24,7 @@ from .manifest import build_manifest, new_run_id
 from .models import build_model, ensure_score_range, model_identity
 from .params import resolve_params
 from .plugins import lookup, notify_result, registry
+from .sampling import spread
 from .progress import console, progress
 from .store import Store
 from .suite import CellSpec
@@ -139,9 +140,7 @@ class Runner:
         dataset = self.dataset(spec)
         model = self.model(spec)
         attack = self.attack(spec)
-        items = list(dataset.items(spec.split))
-        if spec.limit:
-            items = items[: spec.limit]
+        items = spread(list(dataset.items(spec.split)), spec.limit)
         if not items:
             raise DatasetError(f"dataset {spec.dataset!r}: split {spec.split!r} has no images")
         low, high = ensure_score_range(model, dataset, self.device, spec.batch_size)
@@ -180,12 +179,13 @@ class Runner:
         reuse the cached artifact in every later run."""
         train_split = "train" if "train" in dataset.splits() else spec.split
         cfg = {"model": model_identity(model), "dataset": dataset.fingerprint(), "split": train_split,
-               "attack": spec.attack, "params": attack.params, "seed": spec.seed, "batch_size": spec.batch_size}
+               "train_limit": spec.train_limit, "attack": spec.attack, "params": attack.params, "seed": spec.seed,
+               "batch_size": spec.batch_size}
         key = config_key(cfg)
         path = cache_dir("uaps") / f"{spec.attack}-{key}.safetensors"
         if path.exists():
             return load_state(path)["uap"].to(self.device), key
-        source = BatchSource(dataset, list(dataset.items(train_split)), spec.batch_size, self.device,
+        source = BatchSource(dataset, spread(list(dataset.items(train_split)), spec.train_limit), spec.batch_size, self.device,
                              lambda item: self.load_checked(dataset, item, model))
         torch.manual_seed(spec.seed)
         uap = attack.fit(model, source, self.device).detach()
@@ -219,6 +219,7 @@ class Runner:
         amplitude = config["attack"].get("amplitude")
         summary["attack"] = config["attack"]["name"] + (f" @{amplitude:g}" if amplitude is not None else "")
         self.store.finish_cell(key, summary)
+        summary = self.store.cells_by_key(key)["summary"]  # the stored form, as a rerun returns it
         notify_result({"key": key, "config": config, "summary": summary})
         return summary
 

@@ -30,7 +30,7 @@ from typing import Any
 from .errors import SuiteError
 
 LIST_KEYS = ("models", "datasets", "attacks", "seeds")
-SCALAR_KEYS = ("name", "description", "split", "batch_size", "weights", "limit")
+SCALAR_KEYS = ("name", "description", "split", "batch_size", "weights", "limit", "train_limit")
 TABLE_KEYS = ("params", "model_params", "dataset_params")
 KEYS = (*LIST_KEYS, *SCALAR_KEYS, *TABLE_KEYS)
 ALL_ATTACKS = "*"
@@ -48,6 +48,7 @@ class CellSpec:
     batch_size: int = 16
     weights: str = "default"
     limit: int = 0  # 0: every image of the split
+    train_limit: int = 0  # images a universal attack trains on (0: the whole train split)
     model_params: dict[str, Any] = field(default_factory=dict)
     dataset_params: dict[str, Any] = field(default_factory=dict)
     attack_params: dict[str, Any] = field(default_factory=dict)
@@ -131,6 +132,7 @@ def expand(data: dict, where: str, attack_filter=None) -> list[CellSpec]:
                             batch_size=int(merged.get("batch_size", 16)),
                             weights=str(merged.get("weights", "default")),
                             limit=int(merged.get("limit", 0)),
+                            train_limit=int(merged.get("train_limit", 0)),
                             model_params=dict(merged["model_params"].get(model, {})),
                             dataset_params=dict(merged["dataset_params"].get(dataset, {})),
                             attack_params=dict(merged["params"].get(attack, {})),

@@ -37,3 +37,18 @@ class NaNModel(LinearScore):
 
     def forward(self, x):
         return x.flatten(1).mean(1) * float("nan")
+
+
+class MeanLuma(IQAModel):
+    """Mean luma x 100 on a fixed 0-100 range: any image size, no weights."""
+
+    name = "test-mean-luma"
+    lower_better = False
+    min_size = 8
+
+    def __init__(self):
+        super().__init__()
+        self.score_range = (0.0, 100.0)
+
+    def forward(self, x):
+        return 100 * (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).mean((1, 2))

@@ -9,7 +9,13 @@ from PIL import Image
 
 from iqabench import hookimpl
 from iqabench.imageio import read_rgb
-from models_for_tests import NaNModel
+from models_for_tests import MeanLuma, NaNModel
+
+
+class MeanLumaPlugin:
+    @hookimpl
+    def register_models(self, register):
+        register(MeanLuma)
 
 
 def _run(invoke, tmp_path, *args):
@@ -56,12 +62,13 @@ def _good(size=64):
     return write
 
 
-def test_corrupt_image_is_named_and_earlier_batches_are_kept(invoke, tmp_path):
+def test_corrupt_image_is_named_and_earlier_batches_are_kept(invoke, tmp_path, plugin):
     def corrupt(path):
         path.write_bytes(b"not an image at all")
 
+    plugin(MeanLumaPlugin(), "mean-luma-plugin")  # a fixed score range: nothing is measured up front
     root = _folder(tmp_path, {"a.png": _good(), "b.png": _good(), "z_bad.png": corrupt})
-    result = _run(invoke, tmp_path, "--dataset", "folder", "--dataset-param", f"root={root}",
+    result = _run(invoke, tmp_path, "--model", "test-mean-luma", "--dataset", "folder", "--dataset-param", f"root={root}",
                   "--dataset-param", "test_ratio=1.0", "--attack", "fgsm", "--batch-size", "2")
     _one_line_error(result, "z_bad.png", "cannot decode image")
     db = sqlite3.connect(tmp_path / "s.sqlite")

@@ -49,7 +49,8 @@ def test_manifest_records_versions_seed_device_params_and_weights(tmp_path):
     assert m["device"] == "cpu" and m["seeds"] == [7] and m["packages"]["torch"]
     cell = m["cells"][0]["config"]
     assert cell["attack"]["params"] == {"eps": 10 / 255, "alpha": 1 / 255, "iters": 2}
-    assert "cnniqa_embedded.safetensors" in cell["model"]["weights"]
+    assert cell["model"]["weights"] == runner.model(spec).weights  # the weights actually used
+    assert cell["model"]["weights"].startswith(("cnniqa_embedded.safetensors (sha256:", "random-init (seed 7)"))
     assert runner.store.runs()[0]["manifest"]["run_id"] == m["run_id"]
 
 
