@@ -255,14 +255,6 @@ class Trigger:
     def __call__(self, x: torch.Tensor, alpha: "float | torch.Tensor" = 1.0, clamp: bool = True) -> torch.Tensor:
         return self.apply(x, alpha, clamp=clamp)
 
-    def require_size(self, img: torch.Tensor, where: str) -> None:
-        """Refuse an image smaller than the model's input, naming it (``where``)."""
-        h, w = img.shape[-2:]
-        if min(h, w) < self.min_size:
-            raise DatasetError(
-                f"{where} is {w}x{h}, smaller than model {self.name!r}'s minimum input {self.min_size}x{self.min_size}"
-            )
-
     def check_input(self, x: torch.Tensor) -> None:
         if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 3 or not x.is_floating_point():
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__

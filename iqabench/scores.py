@@ -144,7 +144,10 @@ def per_image(clean, attacked, low: float, high: float, lower_better: bool = Fal
     """Per-image values of the scores, in the normalised, oriented space.
 
     ``robustness`` is nan for the images the attack did not change (they are
-    left out of the robustness mean).  Every figure of :func:`summarise` except
+    left out of the robustness mean); ``rel_gain`` is nan for images whose
+    normalised clean score is <= -1 (a whole range below the model's clean
+    range: the relative gain is undefined there, and they are left out of
+    its mean and counted).  Every figure of :func:`summarise` except
     the two distances is the mean of one of these arrays (over its finite
     entries for ``robustness``).
     """
@@ -152,11 +155,14 @@ def per_image(clean, attacked, low: float, high: float, lower_better: bool = Fal
     c, a = orient(c, a, low, high, lower_better)
     rob = np.full(c.shape, np.nan)
     rob[a != c] = robustness_terms(c, a, b1, b2)[0]  # terms come in image order
+    rel = np.full(c.shape, np.nan)
+    defined = c > -1.0
+    rel[defined] = relative_terms(c[defined], a[defined])
     return {
         "clean": c,
         "attacked": a,
         "abs_gain": a - c,
-        "rel_gain": relative_terms(c, a),
+        "rel_gain": rel,
         "robustness": rob,
     }
 
@@ -243,8 +249,9 @@ def summarise(clean, attacked, low: float, high: float, lower_better: bool = Fal
     p = per_image(clean, attacked, low, high, lower_better)
     c, a = p["clean"], p["attacked"]
     rob = p["robustness"][np.isfinite(p["robustness"])]
-    out: dict = {"n": int(c.size)}
-    for key, vals in (("abs_gain", p["abs_gain"]), ("rel_gain", p["rel_gain"]),
+    rel = p["rel_gain"][np.isfinite(p["rel_gain"])]
+    out: dict = {"n": int(c.size), "rel_gain_excluded": int(c.size - rel.size)}
+    for key, vals in (("abs_gain", p["abs_gain"]), ("rel_gain", rel),
                       ("robustness", rob)):
         mean, lo, hi = t_interval(vals, confidence)
         out[key] = mean

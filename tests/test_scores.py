@@ -278,3 +278,13 @@ def test_scores_module_does_not_import_torch():
              for a in getattr(n, "names", [])}
     mods = {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert "torch" not in names | mods
+
+
+def test_relative_gain_leaves_out_images_far_below_the_clean_range():
+    # normalised clean scores: 0.5, -2.0 (a whole range below low: undefined)
+    from iqabench.scores import summarise
+
+    s = summarise([0.5, -2.0], [0.75, -1.5], low=0.0, high=1.0)
+    assert s["rel_gain_excluded"] == 1
+    assert s["rel_gain"] == pytest.approx((0.75 - 0.5) / 1.5)  # only the defined image
+    assert s["abs_gain"] == pytest.approx((0.25 + 0.5) / 2)    # gains use every image
