@@ -15,7 +15,6 @@ with their own starting model and data.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -93,8 +92,7 @@ def defended_model(model_name: str, model_params: dict[str, Any], weights: str, 
         apply_defense(defense, start, dataset, seed, path, device, progress,
                       info={"start": model_identity(start), "recipe": config["recipe"]})
     model = build_model(model_name, model_params, str(path), device, seed)
-    model.defense = {"name": defense_name, "kind": defense.kind, "params": defense.params, "artifact": key,
-                     "test": json.loads(card_path(path).read_text()).get("test")}
+    model.defense = {"name": defense_name, "kind": defense.kind, "params": defense.params, "artifact": key}
     return model
 
 

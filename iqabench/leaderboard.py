@@ -59,12 +59,12 @@ def adversarial_table(store: Store) -> pd.DataFrame:
             "n": s["n"],
         }
         for key, _ in SCORE_COLUMNS:
-            row[key] = s.get(key)
+            row[key] = s.get(key, float("nan"))  # older cells lack newer scores
             ci = s.get(f"{key}_ci")
             if ci is not None:
                 row[f"{key}_ci_low"], row[f"{key}_ci_high"] = ci
         for key in ("clean_plcc", "clean_srocc", "clean_rmse"):
-            row[key] = s.get(key)
+            row[key] = s.get(key, float("nan"))
         row["score_range"] = "{:.4g}..{:.4g}".format(*s["score_range"])
         row["cell"] = cell["key"]
         row["_group"] = (cfg["attack"].get("artifact"), cfg["dataset"]["split"], cfg["dataset"]["limit"]) if amplitude is not None else None

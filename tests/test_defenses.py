@@ -254,3 +254,17 @@ def test_suite_defenses_expand_and_typos_are_named(tmp_path):
         load_suite_text(text.replace("defenses", "defences"), "s.toml")
     with pytest.raises(SuiteError, match=r"\[defense_params.nt\] names nothing"):
         expand(load_suite_text(text + "[defense_params.nt]\nlam = 1\n", "s.toml"), "s.toml")
+
+
+def test_nt_at_zero_weight_through_the_harness_is_the_plainly_trained_model(plugin):
+    """The cached NT model with lam=0 equals `iqabench train` with the same seed: the fair baseline."""
+    from iqabench.artifacts import load_state
+    from iqabench.defended import defended_model
+    from iqabench.trained import train_cached
+
+    plugin(TinyPlugin(), "tiny-defense-plugin")
+    plain = load_state(train_cached("test-tiny-cnn", "test-tiny-data", {}, {}, seed=4, progress=False)["path"])
+    zero = defended_model("test-tiny-cnn", {}, "default", TinyPlugin.Data(), "nt", {"lam": "0"}, seed=4, progress=False)
+    assert zero.defense["name"] == "nt" and zero.weights.startswith("test-tiny-cnn-nt-")
+    for k, v in plain.items():
+        assert torch.equal(v, zero.state_dict()[k]), k
