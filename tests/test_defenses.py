@@ -268,3 +268,14 @@ def test_nt_at_zero_weight_through_the_harness_is_the_plainly_trained_model(plug
     assert zero.defense["name"] == "nt" and zero.weights.startswith("test-tiny-cnn-nt-")
     for k, v in plain.items():
         assert torch.equal(v, zero.state_dict()[k]), k
+
+
+def test_the_defenses_suite_pairs_nt_with_its_zero_weight_baseline():
+    from iqabench.runner import adversarial_attacks_for
+    from iqabench.suite import expand, load_suite
+
+    data, _ = load_suite("defenses")
+    cells = expand(data, "defenses", adversarial_attacks_for)
+    nt = [c.defense_params for c in cells if c.defense == "nt"]
+    assert {"profile": "quick"} in nt and {"profile": "quick", "lam": 0.0} in nt
+    assert {c.defense for c in cells} == {"none", "nt", "finetune", "prune"}
