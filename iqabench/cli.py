@@ -250,7 +250,8 @@ def describe(kind, name) -> None:
     click.echo(f"{kind} {name} (plugin {entry.plugin}): {entry.description}")
     for spec in param_specs(entry.obj).values():
         default = "required" if spec.required else repr(spec.default)
-        click.echo(f"  --param {spec.name}: {spec.type_name()} = {default}")
+        flag = {"model": "--model-param", "dataset": "--dataset-param", "defense": "--defense-param"}.get(kind, "--param")
+        click.echo(f"  {flag} {spec.name}: {spec.type_name()} = {default}")
 
 
 def _load_plugin_commands() -> None:
