@@ -7,11 +7,13 @@ fraction (20% in the paper) of the clean training data.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from iqabench.benign import SubsetDataset, benign_items
 from iqabench.contracts import Defense, IQADataset, IQAModel
 from iqabench.errors import ParameterError
+
+from .common import model_recipe
 
 
 @dataclass
@@ -41,9 +43,7 @@ class FineTune(Defense):
         from iqabench.training import train_model
 
         items = benign_items(dataset, self.fraction, seed)
-        recipe = model.recipe(self.profile)
-        if self.epochs:
-            recipe = replace(recipe, epochs=self.epochs, extra={k: v for k, v in recipe.extra.items() if k != "phases"})
+        recipe = model_recipe(model, self.profile, self.epochs, self.name)
         summary = train_model(model, SubsetDataset(dataset, items), recipe, seed, device, progress)
         return {"benign_images": len(items), "epochs": summary["epochs"],
                 "final_train_loss": summary["loss_history"][-1], "train_time_s": round(summary["train_time_s"], 1)}

@@ -20,6 +20,9 @@ from typing import Callable
 import torch
 
 from iqabench.contracts import Defense, IQADataset, IQAModel, check_positive
+from iqabench.errors import ParameterError
+
+from .common import model_recipe
 
 
 def gradient_norm_penalty(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, pred: torch.Tensor,
@@ -45,7 +48,9 @@ class NT(Defense):
     (HyperIQA on LIVEC: 1e-3 and 1e-2).  ``profile`` names the model's own
     training recipe: the defended model is trained exactly like the plain
     one, with the penalty added -- ``lam=0`` reproduces plain training with
-    the same seed, which is the fair baseline for the defence.
+    the same seed, which is the fair baseline for the defence.  ``epochs``
+    > 0 shortens the recipe (CPU suites; compare with ``lam=0`` at the same
+    ``epochs``).
 
     Random patch sampling and dropout inside ``training_forward`` are
     replayed identically in the shifted forward (see
@@ -61,13 +66,14 @@ class NT(Defense):
     lam: float = 1e-3
     h: float = 1e-2
     profile: str = "default"
+    epochs: int = 0
 
     def __post_init__(self) -> None:
         check_positive(self, "h")
         if self.lam < 0:
-            from iqabench.errors import ParameterError
-
             raise ParameterError(f"'nt' parameter 'lam' must be >= 0, got {self.lam!r}")
+        if self.epochs < 0:
+            raise ParameterError(f"'nt' parameter 'epochs' must be >= 0, got {self.epochs!r}")
 
     def regulariser(self):
         return lambda forward, x, pred: gradient_norm_penalty(forward, x, pred, self.lam, self.h)
@@ -76,7 +82,7 @@ class NT(Defense):
               progress: bool = True) -> dict:
         from iqabench.training import train_model
 
-        recipe = model.recipe(self.profile)
+        recipe = model_recipe(model, self.profile, self.epochs, self.name)
         summary = train_model(model, dataset, recipe, seed, device, progress, regulariser=self.regulariser())
         return {"recipe_profile": self.profile, "epochs": summary["epochs"],
                 "final_train_loss": summary["loss_history"][-1], "train_time_s": round(summary["train_time_s"], 1)}
