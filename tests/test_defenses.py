@@ -279,3 +279,38 @@ def test_the_defenses_suite_pairs_nt_with_its_zero_weight_baseline():
     nt = [c.defense_params for c in cells if c.defense == "nt"]
     assert {"profile": "quick"} in nt and {"profile": "quick", "lam": 0.0} in nt
     assert {c.defense for c in cells} == {"none", "nt", "finetune", "prune"}
+
+
+class ConvBN(TinyConvIQA):
+    """The tiny model with a batch norm after its convolution (as in ResNets)."""
+
+    def __init__(self):
+        super().__init__(filters=6)
+        self.bn = torch.nn.BatchNorm2d(6)
+        with torch.no_grad():
+            self.bn.bias.uniform_(0.5, 1.0)  # a zeroed filter alone would leave this offset
+            self.bn.running_mean.uniform_(-1, 1)
+
+    def forward(self, x):
+        return 50 + 25 * self.fc(torch.relu(self.bn(self.conv(x))).mean((2, 3))).squeeze(1)
+
+
+def test_pruning_through_a_batch_norm_silences_the_channel_exactly():
+    data = TinyData.make()()
+    model = ConvBN()
+    summary = Prune(rate=0.5, fraction=0.5).apply(model, data, seed=0, progress=False)
+    assert summary["batchnorm"] == "bn" and len(summary["pruned"]) == 3
+    x = torch.rand(2, 3, 24, 24)
+    with torch.no_grad():
+        after = model.eval().bn(model.conv(x))
+    assert after[:, summary["pruned"]].abs().max() == 0
+    keep = [c for c in range(6) if c not in summary["pruned"]]
+    assert after[:, keep].abs().amax((0, 2, 3)).min() > 0  # every kept channel still speaks
+
+
+def test_trainable_zoo_models_prune_the_last_convolution_of_their_backbone():
+    import iqabench
+
+    model = iqabench.get_model("hyperiqa", weights="random")
+    names = {m: n for n, m in model.named_modules()}
+    assert names[model.prunable_layer()] == "net.base_model.layer4.2.conv3"  # not the hyper network's convs

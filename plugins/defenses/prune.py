@@ -49,17 +49,46 @@ def channels_to_prune(activation: torch.Tensor, rate: float) -> list[int]:
 
 
 @torch.no_grad()
-def zero_channels(layer: torch.nn.Conv2d, channels: list[int]) -> None:
+def batchnorm_after(model: IQAModel, layer: torch.nn.Conv2d, x: torch.Tensor) -> "torch.nn.BatchNorm2d | None":
+    """The BatchNorm2d that directly consumes ``layer``'s output (found by tracing one forward), or None."""
+    seen: dict[str, torch.Tensor] = {}
+    found: list[torch.nn.Module] = []
+
+    def grab(_m, _i, out):
+        seen["out"] = out
+
+    def check(m, inputs, _o):
+        if "out" in seen and inputs and inputs[0] is seen["out"]:
+            found.append(m)
+
+    handles = [layer.register_forward_hook(grab)]
+    handles += [m.register_forward_hook(check) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    try:
+        model.eval()(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return found[0] if found else None
+
+
+@torch.no_grad()
+def zero_channels(layer: torch.nn.Conv2d, channels: list[int], norm: "torch.nn.BatchNorm2d | None" = None) -> None:
     """Remove output channels by zeroing their filters and biases: their output is exactly 0.
 
-    Zeroing (rather than rebuilding a narrower layer) keeps every shape and
-    state-dict key, so the pruned model saves and loads as a plain weights
-    file of the same architecture.
+    A batch norm right after the layer would turn that 0 into a constant
+    offset, so its scale and shift are zeroed for the same channels: the
+    channel is then exactly 0 after the normalisation too.  Zeroing (rather
+    than rebuilding narrower layers) keeps every shape and state-dict key,
+    so the pruned model saves and loads as a plain weights file of the same
+    architecture.
     """
     if channels:
         layer.weight[channels] = 0
         if layer.bias is not None:
             layer.bias[channels] = 0
+        if norm is not None and norm.affine:
+            norm.weight[channels] = 0
+            norm.bias[channels] = 0
 
 
 @dataclass
@@ -94,6 +123,8 @@ class Prune(Defense):
 
             activation = mean_activations(model, layer, images(), device)
         pruned = channels_to_prune(activation, self.rate)
-        zero_channels(layer, pruned)
-        layer_name = next((n for n, m in model.named_modules() if m is layer), "?")
-        return {"layer": layer_name, "channels": layer.out_channels, "pruned": pruned, "benign_images": len(items)}
+        norm = batchnorm_after(model, layer, dataset.load(items[0]).unsqueeze(0).to(device))
+        zero_channels(layer, pruned, norm)
+        names = {m: n for n, m in model.named_modules()}
+        return {"layer": names.get(layer, "?"), "batchnorm": names.get(norm) if norm is not None else None,
+                "channels": layer.out_channels, "pruned": pruned, "benign_images": len(items)}
