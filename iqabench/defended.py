@@ -11,7 +11,13 @@ attacks (including universal ones, whose artifacts are keyed by the
 weights) simply see another model.
 
 Other experiments (e.g. a backdoored victim) call :func:`apply_defense`
-with their own starting model and data.
+with their own starting model and data, and key the result themselves::
+
+    d = build_defense("finetune", {"fraction": 0.2})   # or "prune", {"rate": 0.4}
+    apply_defense(d, victim, clean_data, seed, path)    # post-training: the trained victim
+    d = build_defense("nt")                             # training-time: a fresh model and
+    apply_defense(d, fresh, poisoned_data, seed, path)  # the data the victim trains on
+    # then build_model(name, params, str(path)) -- or use ``victim`` as it is
 """
 from __future__ import annotations
 
