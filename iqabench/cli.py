@@ -59,6 +59,9 @@ def cli() -> None:
 @click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="Attack parameter, e.g. eps=8/255.")
 @click.option("--model-param", multiple=True, metavar="KEY=VALUE", help="Model parameter.")
 @click.option("--dataset-param", multiple=True, metavar="KEY=VALUE", help="Dataset parameter.")
+@click.option("--defense", "defenses", multiple=True, help="Defence name (repeatable; 'none' = undefended).")
+@click.option("--defense-param", multiple=True, metavar="[NAME.]KEY=VALUE",
+              help="Defence parameter (bare KEY: every listed defence).")
 @click.option("--data-root", type=click.Path(), help="Shorthand for --dataset-param data_root=PATH.")
 @click.option("--weights", default="default", show_default=True, help="'default', 'random' or a weights file.")
 @click.option("--split", default="test", show_default=True, help="Dataset split to attack.")
@@ -72,20 +75,24 @@ def cli() -> None:
 @click.option("--leaderboard", "board", default="leaderboard", show_default=True, help="Where to render the leaderboard.")
 @click.option("--no-leaderboard", is_flag=True, help="Do not render the leaderboard after the run.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
-def run(models, datasets, attacks, params, model_param, dataset_param, data_root, weights, split, seed, device,
+def run(models, datasets, attacks, params, model_param, dataset_param, defenses, defense_param, data_root, weights, split, seed, device,
         batch_size, limit, suite, force, store, board, no_leaderboard, quiet) -> None:
     """Attack models and store per-image results and cell summaries.
 
     With no --model/--attack/--suite, runs the default suite (embedded data,
     default model, every adversarial attack that suits it).
     """
+    from .defended import parse_defense_params
     from .params import parse_assignments
     from .runner import Runner, adversarial_attacks_for
     from .suite import CellSpec, expand, load_suite
 
-    if suite and (models or attacks or datasets or params):
-        raise IQABenchError("--suite cannot be combined with --model/--dataset/--attack/--param: put them in the suite file")
-    if suite or not (models or attacks or datasets):
+    if suite and (models or attacks or datasets or params or defenses or defense_param):
+        raise IQABenchError("--suite cannot be combined with --model/--dataset/--attack/--param/--defense: "
+                            "put them in the suite file")
+    if defense_param and not defenses:
+        raise IQABenchError("--defense-param needs a --defense")
+    if suite or not (models or attacks or datasets or defenses):
         data, text = load_suite(suite or "default")
         cells = expand(data, suite or "suite 'default'", adversarial_attacks_for)
         suite_text = text
@@ -95,11 +102,14 @@ def run(models, datasets, attacks, params, model_param, dataset_param, data_root
         datasets = datasets or tuple(defaults["datasets"])[:1]
         attacks = attacks or ("*",)
         data = {"models": list(models), "datasets": list(datasets), "attacks": list(attacks),
-                "seeds": [seed], "split": split, "batch_size": batch_size, "weights": weights, "limit": limit}
+                "seeds": [seed], "split": split, "batch_size": batch_size, "weights": weights, "limit": limit,
+                "defenses": list(dict.fromkeys(defenses)) or ["none"]}
         cells = expand(data, "command line", adversarial_attacks_for)
         ap, mp, dp = parse_assignments(params), parse_assignments(model_param), _dataset_params(dataset_param, data_root)
+        fp = parse_defense_params(parse_assignments(defense_param), data["defenses"])
         for c in cells:
             c.attack_params, c.model_params, c.dataset_params = dict(ap), dict(mp), dict(dp)
+            c.defense_params = dict(fp[c.defense])
         suite_text = None
     runner = Runner(store, device=device, force=force, show_progress=not quiet)
     summaries = runner.run(cells)
@@ -127,13 +137,16 @@ def _print_summaries(summaries) -> None:
     from rich.table import Table
 
     table = Table(title="iqabench results (normalised with each model's fixed clean range)")
-    for col in ("model", "dataset", "attack", "n", "abs. gain", "rel. gain", "robustness", "Wasserstein", "energy", "PSNR"):
+    for col in ("model", "dataset", "attack", "n", "abs. gain", "rel. gain", "robustness", "Wasserstein", "energy",
+                "PSNR", "score RMSE"):
         table.add_column(col)
     for s in summaries:
         spec = s["spec"]
-        table.add_row(spec["model"], f"{spec['dataset']}/{spec['split']}", s["attack"], str(s["n"]),
+        defense = spec.get("defense", "none")
+        table.add_row(spec["model"] + (f" +{defense}" if defense != "none" else ""),
+                      f"{spec['dataset']}/{spec['split']}", s["attack"], str(s["n"]),
                       *(f"{s[k]:.4f}" for k in ("abs_gain", "rel_gain", "robustness", "wasserstein", "energy")),
-                      f"{s['psnr']:.2f}")
+                      f"{s['psnr']:.2f}", f"{s.get('score_rmse', float('nan')):.3f}")
     Console().print(table)
 
 
@@ -237,7 +250,8 @@ def describe(kind, name) -> None:
     click.echo(f"{kind} {name} (plugin {entry.plugin}): {entry.description}")
     for spec in param_specs(entry.obj).values():
         default = "required" if spec.required else repr(spec.default)
-        click.echo(f"  --param {spec.name}: {spec.type_name()} = {default}")
+        flag = {"model": "--model-param", "dataset": "--dataset-param", "defense": "--defense-param"}.get(kind, "--param")
+        click.echo(f"  {flag} {spec.name}: {spec.type_name()} = {default}")
 
 
 def _load_plugin_commands() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -91,6 +91,21 @@ class IQAModel(nn.Module):
     def training_forward(self, crops: torch.Tensor) -> torch.Tensor:
         """Scores for a batch of training crops (defaults to ``forward``)."""
         return self(crops)
+
+    def prunable_layer(self) -> nn.Conv2d:
+        """The last convolution of the feature extractor (pruning defences cut its channels).
+
+        Default: the last ``nn.Conv2d`` (in module order) whose kernel is
+        larger than 1x1 -- in fully convolutional models 1x1 convolutions
+        usually are the fully connected head, not features.  Models whose
+        feature extractor ends otherwise (e.g. a ResNet bottleneck's final
+        1x1 conv) override this.
+        """
+        convs = [m for m in self.modules() if isinstance(m, nn.Conv2d)]
+        spatial = [m for m in convs if max(m.kernel_size) > 1]
+        if not (spatial or convs):
+            raise ModelError(f"model {self.name!r} has no convolution layer to prune")
+        return (spatial or convs)[-1]
 
     @property
     def direction(self) -> float:
@@ -275,3 +290,36 @@ class Trigger:
         if a.shape[0] != b:
             raise ValueError(f"alpha has {a.shape[0]} values for a batch of {b} images")
         return a
+
+
+# --------------------------------------------------------------- defences ---
+#: ``regulariser(forward, crops, pred) -> loss term`` added to a training
+#: step's loss: ``forward`` re-runs ``model.training_forward`` with the random
+#: state of the step's own forward (same dropout masks / random patches),
+#: ``crops`` (requires grad) are the step's inputs and ``pred`` their scores.
+Regulariser = Callable[[Callable[[torch.Tensor], torch.Tensor], torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class Defense:
+    """A defence turns a model into a defended one, by one of two routes.
+
+    ``kind = "training"`` (e.g. NT): the defence changes how a model is
+    trained; the harness gives ``apply`` a FRESH (randomly initialised)
+    model and the data the model would be trained on.
+    ``kind = "post-training"`` (fine-tuning, pruning): the harness gives
+    ``apply`` the TRAINED (possibly backdoored) model and clean data; the
+    defence uses a benign part of its ``train`` split.
+
+    Either way ``apply`` changes the model in place and returns a JSON-able
+    summary; the harness caches the result as weights keyed by the full
+    configuration (:mod:`iqabench.defended`).  Parameters are dataclass
+    fields of the subclass with defaults from REFERENCES.md.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    kind: ClassVar[str] = "post-training"  # "training" | "post-training"
+
+    def apply(self, model: IQAModel, dataset: IQADataset, seed: int, device: str = "cpu",
+              progress: bool = True) -> dict[str, Any]:
+        raise NotImplementedError

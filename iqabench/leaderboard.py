@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from . import defense_board
 from .artifacts import atomic_write_bytes
 from .store import Store
 
@@ -22,6 +23,7 @@ SCORE_COLUMNS = [
     ("energy", "energy"),
     ("psnr", "PSNR"),
     ("ssim", "SSIM"),
+    ("score_rmse", "score RMSE"),
 ]
 
 
@@ -52,14 +54,17 @@ def adversarial_table(store: Store) -> pd.DataFrame:
             "dataset": f'{cfg["dataset"]["name"]}/{cfg["dataset"]["split"]}',
             "attack": cfg["attack"]["name"] + (f" @{amplitude:g}" if amplitude is not None else ""),
             "params": _non_default("attack", cfg["attack"]["name"], cfg["attack"]["params"]),
+            "defense": _defense_label(cfg.get("defense")),
             "seed": cfg["seed"],
             "n": s["n"],
         }
         for key, _ in SCORE_COLUMNS:
-            row[key] = s.get(key)
+            row[key] = s.get(key, float("nan"))  # older cells lack newer scores
             ci = s.get(f"{key}_ci")
             if ci is not None:
                 row[f"{key}_ci_low"], row[f"{key}_ci_high"] = ci
+        for key in ("clean_plcc", "clean_srocc", "clean_rmse"):
+            row[key] = s.get(key, float("nan"))
         row["score_range"] = "{:.4g}..{:.4g}".format(*s["score_range"])
         row["cell"] = cell["key"]
         row["_group"] = (cfg["attack"].get("artifact"), cfg["dataset"]["split"], cfg["dataset"]["limit"]) if amplitude is not None else None
@@ -70,7 +75,7 @@ def adversarial_table(store: Store) -> pd.DataFrame:
         for _, group in df[df["_group"].notna()].groupby("_group", sort=False):
             mean = group.iloc[0].copy()
             mean["attack"] = mean["attack"].split(" @")[0] + " (mean)"
-            for key, _ in SCORE_COLUMNS:
+            for key in [k for k, _ in SCORE_COLUMNS] + ["clean_plcc", "clean_srocc", "clean_rmse"]:
                 mean[key] = group[key].mean()
                 for side in ("low", "high"):
                     if f"{key}_ci_{side}" in group:
@@ -91,11 +96,20 @@ def _fmt(value, ci=None) -> str:
     return text
 
 
+def _defense_label(defense: dict | None) -> str:
+    """``none``, or the defence's name with its non-default parameters."""
+    if not defense:
+        return "none"
+    extra = _non_default("defense", defense["name"], defense.get("params") or {})
+    return defense["name"] + (f" {extra}" if extra else "")
+
+
 def to_markdown(df: pd.DataFrame) -> str:
     headers = ["model", "weights", "dataset", "attack", "params", "n"] + [h for _, h in SCORE_COLUMNS]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     for _, r in df.iterrows():
-        cells = [str(r["model"]), str(r["weights"]), str(r["dataset"]), str(r["attack"]), str(r["params"]) or "defaults", str(r["n"])]
+        defended = f" +{r['defense']}" if r.get("defense", "none") != "none" else ""
+        cells = [str(r["model"]) + defended, str(r["weights"]), str(r["dataset"]), str(r["attack"]), str(r["params"]) or "defaults", str(r["n"])]
         for key, _ in SCORE_COLUMNS:
             ci = (r.get(f"{key}_ci_low"), r.get(f"{key}_ci_high")) if f"{key}_ci_low" in r else None
             cells.append(_fmt(r[key], ci))
@@ -126,6 +140,12 @@ def render(store: Store, out_dir: str | Path) -> list[Path]:
     atomic_write_bytes(csv_path, df.to_csv(index=False).encode())
     written.append(csv_path)
     md = INTRO + "\n## Adversarial attacks\n\n" + (to_markdown(df) if len(df) else "_no finished cells_") + "\n"
+    if defense_board.has_defenses(df):
+        long = defense_board.long_table(df)
+        for name, frame in (("defenses.csv", long), ("defense_matrix.csv", defense_board.matrix(long, "score_rmse"))):
+            atomic_write_bytes(out / name, frame.to_csv(index=False).encode())
+            written.append(out / name)
+        md += "\n" + defense_board.markdown_section(df)
     md_path = out / "README.md"
     atomic_write_bytes(md_path, md.encode())
     written.append(md_path)

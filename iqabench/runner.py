@@ -8,6 +8,7 @@ resumed after a kill computes exactly the rows an uninterrupted run would.
 """
 from __future__ import annotations
 
+import json
 import zlib
 from dataclasses import asdict
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import imagemetrics, scores
+from . import defended, imagemetrics, scores
 from .artifacts import cache_dir, canonical_json, config_key, load_state, save_state, write_json
 from .contracts import Attack, AttackResult, IQADataset, IQAModel, Item, UniversalAttack
 from .errors import DatasetError, IQABenchError, ModelError, PluginError
@@ -94,9 +95,14 @@ class Runner:
         return ds
 
     def model(self, spec: CellSpec) -> IQAModel:
-        key = config_key([spec.model, spec.model_params, spec.weights, spec.seed])
+        key = config_key([spec.model, spec.model_params, spec.weights, spec.seed, spec.defense, spec.defense_params])
         if key not in self._models:
-            model = build_model(spec.model, spec.model_params, spec.weights, self.device, spec.seed)
+            if spec.defense == defended.NONE:
+                model = build_model(spec.model, spec.model_params, spec.weights, self.device, spec.seed)
+            else:  # trained or transformed once, then cached (iqabench.defended)
+                model = defended.defended_model(spec.model, spec.model_params, spec.weights, self.dataset(spec),
+                                                spec.defense, spec.defense_params, spec.seed, self.device,
+                                                self.show_progress)
             model.requires_grad_(False)  # attacks need input gradients only
             self._models[key] = model
         return self._models[key]
@@ -117,6 +123,8 @@ class Runner:
             self.attack(spec)
             resolve_params(lookup("model", spec.model).obj, spec.model_params, f"model {spec.model!r}")
             resolve_params(lookup("dataset", spec.dataset).obj, spec.dataset_params, f"dataset {spec.dataset!r}")
+            if spec.defense != defended.NONE:
+                defended.build_defense(spec.defense, spec.defense_params)
 
     # ------------------------------------------------------------- running
     def run(self, cells: list[CellSpec]) -> list[dict]:
@@ -151,7 +159,7 @@ class Runner:
                         "limit": spec.limit, "fingerprint": dataset.fingerprint()},
             "attack": {"name": spec.attack, "params": attack.params,
                        **({"provenance": attack.provenance()} if hasattr(attack, "provenance") else {})},
-            "defense": None,
+            "defense": getattr(model, "defense", None),  # None: undefended (keys of older cells unchanged)
             "seed": spec.seed,
             "batch_size": spec.batch_size,
         }
@@ -290,6 +298,9 @@ class Runner:
         clean = np.array([r["clean"] for r in rows])
         attacked = np.array([r["attacked"] for r in rows])
         summary = scores.summarise(clean, attacked, low, high, lower_better=model.lower_better)
+        extras = [json.loads(r["extra"]) if isinstance(r.get("extra"), str) else (r.get("extra") or {}) for r in rows]
+        mos = np.array([np.nan if e.get("mos") is None else e["mos"] for e in extras], dtype=np.float64)
+        summary.update(scores.defence_figures(clean, attacked, mos))
         for col in ("psnr", "ssim", "linf", "bound"):
             vals = np.array([r[col] for r in rows], dtype=np.float64)
             finite = vals[np.isfinite(vals)]

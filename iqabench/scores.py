@@ -66,6 +66,27 @@ def correlations(pred, mos) -> dict[str, float]:
     }
 
 
+def defence_figures(clean, attacked, mos) -> dict[str, float]:
+    """What a defence is judged by, in the model's raw score units.
+
+    ``score_rmse``: RMSE between clean and attacked scores (the NT paper's
+    robustness measure; lower = more robust).  ``clean_plcc``,
+    ``clean_srocc``, ``clean_rmse``: the clean scores against MOS (the clean
+    cost of a defence), NaN when fewer than 3 images carry a MOS.
+    """
+    clean = np.asarray(clean, dtype=np.float64)
+    attacked = np.asarray(attacked, dtype=np.float64)
+    mos = np.asarray(mos, dtype=np.float64)
+    out = {"score_rmse": float(np.sqrt(np.mean((attacked - clean) ** 2))) if clean.size else float("nan")}
+    known = np.isfinite(mos)
+    if known.sum() >= 3 and np.ptp(clean[known]) > 0 and np.ptp(mos[known]) > 0:
+        corr = correlations(clean[known], mos[known])
+    else:
+        corr = {"plcc": float("nan"), "srocc": float("nan"), "rmse": float("nan")}
+    out.update({f"clean_{k}": v for k, v in corr.items()})
+    return out
+
+
 # ---------------------------------------------------------------- helpers
 
 def _vector(values, name: str) -> np.ndarray:

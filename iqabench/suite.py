@@ -1,4 +1,4 @@
-"""Suites: a TOML grid of cells (model x dataset x attack x seed).
+"""Suites: a TOML grid of cells (model x dataset x attack x defence x seed).
 
 A suite file::
 
@@ -9,8 +9,13 @@ A suite file::
     split = "test"
     batch_size = 16
 
+    defenses = ["none", "nt"]  # optional: "none" = undefended (the default)
+
     [params.ifgsm]           # parameters of one attack
     iters = 10
+
+    [defense_params.nt]      # parameters of one defence
+    lam = 0.001
 
     [[grid]]                 # optional extra grids; unset keys are inherited
     attacks = ["fgsm"]
@@ -29,9 +34,9 @@ from typing import Any
 
 from .errors import SuiteError
 
-LIST_KEYS = ("models", "datasets", "attacks", "seeds")
+LIST_KEYS = ("models", "datasets", "attacks", "seeds", "defenses")
 SCALAR_KEYS = ("name", "description", "split", "batch_size", "weights", "limit", "train_limit")
-TABLE_KEYS = ("params", "model_params", "dataset_params")
+TABLE_KEYS = ("params", "model_params", "dataset_params", "defense_params")
 KEYS = (*LIST_KEYS, *SCALAR_KEYS, *TABLE_KEYS)
 ALL_ATTACKS = "*"
 
@@ -52,6 +57,8 @@ class CellSpec:
     model_params: dict[str, Any] = field(default_factory=dict)
     dataset_params: dict[str, Any] = field(default_factory=dict)
     attack_params: dict[str, Any] = field(default_factory=dict)
+    defense: str = "none"  # "none": the model as trained; else a registered defence
+    defense_params: dict[str, Any] = field(default_factory=dict)
 
 
 def _check_keys(table: dict, where: str, allowed: tuple[str, ...]) -> None:
@@ -113,7 +120,8 @@ def expand(data: dict, where: str, attack_filter=None) -> list[CellSpec]:
             if key not in merged:
                 raise SuiteError(f"{gwhere}: missing key {key!r}")
         seeds = _as_list(merged.get("seeds", [0]), "seeds", gwhere)
-        used = {"params": set(), "model_params": set(), "dataset_params": set()}
+        defenses = [str(d) for d in _as_list(merged.get("defenses", ["none"]), "defenses", gwhere)]
+        used = {"params": set(), "model_params": set(), "dataset_params": set(), "defense_params": set(defenses)}
         for model in _as_list(merged["models"], "models", gwhere):
             attacks = _as_list(merged["attacks"], "attacks", gwhere)
             if ALL_ATTACKS in attacks:
@@ -124,19 +132,20 @@ def expand(data: dict, where: str, attack_filter=None) -> list[CellSpec]:
             used["params"].update(attacks)
             for dataset in _as_list(merged["datasets"], "datasets", gwhere):
                 used["dataset_params"].add(dataset)
-                for attack in attacks:
-                    for seed in seeds:
-                        cells.append(CellSpec(
-                            model=model, dataset=dataset, attack=attack, seed=int(seed),
-                            split=merged.get("split", "test"),
-                            batch_size=int(merged.get("batch_size", 16)),
-                            weights=str(merged.get("weights", "default")),
-                            limit=int(merged.get("limit", 0)),
-                            train_limit=int(merged.get("train_limit", 0)),
-                            model_params=dict(merged["model_params"].get(model, {})),
-                            dataset_params=dict(merged["dataset_params"].get(dataset, {})),
-                            attack_params=dict(merged["params"].get(attack, {})),
-                        ))
+                for attack, defense, seed in ((a, d, s) for a in attacks for d in defenses for s in seeds):
+                    cells.append(CellSpec(
+                        model=model, dataset=dataset, attack=attack, seed=int(seed),
+                        split=merged.get("split", "test"),
+                        batch_size=int(merged.get("batch_size", 16)),
+                        weights=str(merged.get("weights", "default")),
+                        limit=int(merged.get("limit", 0)),
+                        train_limit=int(merged.get("train_limit", 0)),
+                        model_params=dict(merged["model_params"].get(model, {})),
+                        dataset_params=dict(merged["dataset_params"].get(dataset, {})),
+                        attack_params=dict(merged["params"].get(attack, {})),
+                        defense=defense,
+                        defense_params=dict(merged["defense_params"].get(defense, {})),
+                    ))
         for table in TABLE_KEYS:
             for name, value in merged[table].items():
                 if not isinstance(value, dict):

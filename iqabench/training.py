@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .artifacts import save_state, write_json
-from .contracts import IQADataset, IQAModel, Item, TrainRecipe
+from .contracts import IQADataset, IQAModel, Item, Regulariser, TrainRecipe
 from .errors import DatasetError, ModelError
 from .models import card_path
 from .params import param_specs
@@ -142,6 +142,38 @@ def _set_trainable(model: IQAModel, recipe: TrainRecipe) -> None:
         p.requires_grad_(any(name.startswith(prefix) for prefix in prefixes))
 
 
+def _replaying_forward(model: IQAModel, device: str):
+    """Snapshot the random state now; the returned ``forward(x)`` runs
+    ``model.training_forward(x)`` from that same state and then leaves the
+    generators where they were before it ran.
+
+    A regulariser that compares ``f(x + h d)`` with ``f(x)`` (NT) must see
+    the SAME dropout masks and random patch positions in both forwards,
+    otherwise the difference measures the randomness, not the input
+    sensitivity.  Replaying the same draws also leaves the generators
+    exactly as a plain step would, so a zero-weight regulariser reproduces
+    plain training bit for bit.
+    """
+    cuda = device.startswith("cuda")
+    cpu_state = torch.get_rng_state()
+    cuda_state = torch.cuda.get_rng_state(torch.device(device)) if cuda else None
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        after_cpu = torch.get_rng_state()
+        after_cuda = torch.cuda.get_rng_state(torch.device(device)) if cuda else None
+        torch.set_rng_state(cpu_state)
+        if cuda:
+            torch.cuda.set_rng_state(cuda_state, torch.device(device))
+        try:
+            return model.training_forward(x)
+        finally:
+            torch.set_rng_state(after_cpu)
+            if cuda:
+                torch.cuda.set_rng_state(after_cuda, torch.device(device))
+
+    return forward
+
+
 def train_model(
     model: IQAModel,
     dataset: IQADataset,
@@ -150,12 +182,17 @@ def train_model(
     device: str = "cpu",
     progress: bool = True,
     split: str = TRAIN_SPLIT,
+    regulariser: Regulariser | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` in place on ``dataset``'s ``split`` following ``recipe``.
 
     One epoch draws ``recipe.patches_per_image`` random crops of every image
     (in a seeded random order), each carrying its image's MOS.  Returns a
     summary: epochs, steps, per-epoch mean loss, train time.
+
+    ``regulariser`` (a training-time defence such as NT) adds a term to each
+    step's loss; it gets a replaying forward, the crops (with
+    ``requires_grad``) and their scores -- see :data:`Regulariser`.
     """
     if recipe.loss not in _LOSSES:
         raise ModelError(f"model {model.name!r}: unknown loss {recipe.loss!r} ({', '.join(_LOSSES)})")
@@ -194,8 +231,13 @@ def train_model(
                     for step in range(steps_per_epoch):
                         idx = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
                         crops = torch.stack([bank.crop(int(i), recipe.crop, gen, recipe.hflip) for i in idx]).to(device)
+                        if regulariser is not None:
+                            crops.requires_grad_(True)
+                            replay = _replaying_forward(model, device)
                         pred = model.training_forward(crops)
                         loss = loss_fn(pred, targets[idx].to(device))
+                        if regulariser is not None:
+                            loss = loss + regulariser(replay, crops, pred)
                         opt.zero_grad(set_to_none=True)
                         loss.backward()
                         opt.step()
@@ -276,6 +318,7 @@ def train_and_save(
     device: str = "cpu",
     progress: bool = True,
     params: dict[str, Any] | None = None,
+    regulariser: Regulariser | None = None,
 ) -> dict[str, Any]:
     """Train, evaluate on the test split, save weights and the model card.
 
@@ -284,7 +327,18 @@ def train_and_save(
     different attacks stay comparable (REFERENCES.md section 1).
     """
     path = Path(path)
-    summary = train_model(model, dataset, recipe, seed, device, progress)
+    summary = train_model(model, dataset, recipe, seed, device, progress, regulariser=regulariser)
+    return save_with_card(model, dataset, path, device, {
+        "recipe": asdict(recipe), "seed": seed,
+        "params": params if params is not None else getattr(model, "params", None) or model_params(model),
+        "train_seconds": round(summary["train_time_s"], 1), "final_train_loss": summary["loss_history"][-1],
+    })
+
+
+def save_with_card(model: IQAModel, dataset: IQADataset, path: Path, device: str = "cpu",
+                   info: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Score the test split, save the weights and a model card (``info`` merged in)."""
+    path = Path(path)
     splits = dataset.splits()
     test = TEST_SPLIT if TEST_SPLIT in splits else splits[-1]
     pred, mos, _ = evaluate(model, dataset, test, device)
@@ -293,15 +347,12 @@ def train_and_save(
     everything = predict(model, dataset, all_items, device)
     card = {
         "model": model.name,
-        "params": params if params is not None else getattr(model, "params", None) or model_params(model),
+        "params": getattr(model, "params", None) or model_params(model),
         "dataset": dataset.name,
         "dataset_fingerprint": dataset.fingerprint(),
-        "seed": seed,
         "device": device,
-        "recipe": asdict(recipe),
+        **(info or {}),
         "test": {"split": test, "n": len(mos), **metrics},
-        "train_seconds": round(summary["train_time_s"], 1),
-        "final_train_loss": summary["loss_history"][-1],
         "score_range": [float(everything.min()), float(everything.max())],
         "torch": torch.__version__,
     }

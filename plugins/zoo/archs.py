@@ -33,6 +33,9 @@ class Arch:
     #: raw scores (N) of crops (N x 3 x s x s in [0,1]); ``training`` tells
     #: the core whether it is called by the trainer
     score: Callable[[nn.Module, torch.Tensor, bool], torch.Tensor]
+    #: the feature extractor (backbone) submodule of ``net``; its last
+    #: convolution is what pruning defences cut (None: the IQAModel default)
+    backbone: str | None = None
 
 
 def _build(module: str, cls: str, **kwargs: Any) -> tuple[nn.Module, list[str]]:
@@ -219,9 +222,9 @@ def _clipiqa_score(net: nn.Module, x: torch.Tensor, training: bool) -> torch.Ten
 
 
 ARCHS: dict[str, Arch] = {
-    "hyperiqa": Arch(_hyperiqa_build, _hyperiqa_score),
-    "dbcnn": Arch(_dbcnn_build, _plain_score),
-    "tres": Arch(_tres_build, _tres_score),
+    "hyperiqa": Arch(_hyperiqa_build, _hyperiqa_score, backbone="base_model"),
+    "dbcnn": Arch(_dbcnn_build, _plain_score, backbone="features1"),
+    "tres": Arch(_tres_build, _tres_score, backbone="model"),
     "maniqa": Arch(_maniqa_build, _maniqa_score),
     "musiq": Arch(_musiq_build, _musiq_score),
     "topiq_nr": Arch(_topiq_build, _plain_score),

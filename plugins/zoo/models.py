@@ -265,6 +265,14 @@ class ZooModel(IQAModel):
     def training_forward(self, crops: torch.Tensor) -> torch.Tensor:
         return self._affine(self._raw(self.fit_input(crops), True)).reshape(-1)
 
+    def prunable_layer(self) -> nn.Conv2d:
+        """The last convolution of the architecture's backbone (e.g. ResNet-50 ``layer4.2.conv3``)."""
+        backbone = archs.ARCHS[self.spec.name].backbone if self.spec.name in archs.ARCHS else None
+        if backbone is None:
+            return super().prunable_layer()
+        convs = [m for m in self.net.get_submodule(backbone).modules() if isinstance(m, nn.Conv2d)]
+        return convs[-1] if convs else super().prunable_layer()
+
     # --- training -------------------------------------------------------------
     def recipe(self, profile: str = "default") -> TrainRecipe:
         return self.recipe_for(profile)

@@ -1,0 +1,125 @@
+"""Defended models as cached artifacts.
+
+A defence (``iqabench.contracts.Defense``) either retrains a model with a
+changed loss (``kind = "training"``: it starts from a fresh, seeded random
+init and the model's own recipe) or transforms the trained model
+(``kind = "post-training"``: it starts from the weights the cell names).
+The result is saved once as weights plus a model card -- test PLCC/SROCC/
+RMSE and the defended model's own fixed clean ``score_range`` -- under a key
+of everything that produced it, and loaded like any other weights file, so
+attacks (including universal ones, whose artifacts are keyed by the
+weights) simply see another model.
+
+Other experiments (e.g. a backdoored victim) call :func:`apply_defense`
+with their own starting model and data, and key the result themselves::
+
+    d = build_defense("finetune", {"fraction": 0.2})   # or "prune", {"rate": 0.4}
+    apply_defense(d, victim, clean_data, seed, path)    # post-training: the trained victim
+    d = build_defense("nt")                             # training-time: a fresh model and
+    apply_defense(d, fresh, poisoned_data, seed, path)  # the data the victim trains on
+    # then build_model(name, params, str(path)) -- or use ``victim`` as it is
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from .artifacts import cache_dir, config_key
+from .contracts import Defense, IQADataset, IQAModel
+from .errors import DatasetError, IQABenchError, ParameterError
+from .models import build_model, card_path, model_identity
+from .params import resolve_params
+from .plugins import lookup
+
+NONE = "none"
+TRAIN_SPLIT = "train"
+
+
+def build_defense(name: str, params: dict[str, Any] | None = None) -> Defense:
+    """The registered defence ``name`` with its parameters resolved (errors name both)."""
+    entry = lookup("defense", name)
+    resolved = resolve_params(entry.obj, params or {}, f"defense {name!r}")
+    defense = entry.obj(**resolved)
+    defense.params = resolved
+    return defense
+
+
+def _recipe_of(model: IQAModel, defense: Defense) -> dict | None:
+    """The recipe a training defence (or fine-tuning) follows, for the cache key."""
+    try:
+        return asdict(model.recipe(getattr(defense, "profile", "default")))
+    except IQABenchError:
+        if defense.kind == "training":
+            raise
+        return None
+
+
+def apply_defense(defense: Defense, model: IQAModel, dataset: IQADataset, seed: int, path: Path,
+                  device: str = "cpu", progress: bool = True, info: dict | None = None) -> dict:
+    """Run ``defense`` on ``model`` (changed in place) and save weights + card at ``path``.
+
+    ``model`` is a fresh model for a training-time defence and the trained
+    (possibly backdoored) model for a post-training one; ``dataset`` is the
+    data whose ``train`` split the defence uses (for post-training
+    defences, clean data: they take their benign fraction of it).
+    """
+    from .training import save_with_card
+
+    if TRAIN_SPLIT not in dataset.splits():
+        raise DatasetError(f"defense {defense.name!r} needs a {TRAIN_SPLIT!r} split; dataset {dataset.name!r} "
+                           f"has {', '.join(dataset.splits())}")
+    summary = defense.apply(model, dataset, seed=seed, device=device, progress=progress)
+    model.requires_grad_(False)
+    return save_with_card(model.eval(), dataset, path, device, {
+        "seed": seed, **(info or {}),
+        "defense": {"name": defense.name, "kind": defense.kind, "params": getattr(defense, "params", {}),
+                    "summary": summary},
+    })
+
+
+def defended_model(model_name: str, model_params: dict[str, Any], weights: str, dataset: IQADataset,
+                   defense_name: str, defense_params: dict[str, Any], seed: int = 0, device: str = "cpu",
+                   progress: bool = True, force: bool = False) -> IQAModel:
+    """Model ``model_name`` defended with ``defense_name``, trained/transformed once and cached.
+
+    The returned model carries ``model.defense`` (name, kind, params, the
+    artifact key) for cell configurations and the leaderboard.
+    """
+    defense = build_defense(defense_name, defense_params)
+    start = build_model(model_name, model_params, "random" if defense.kind == "training" else weights, device, seed)
+    config = {
+        "model": model_identity(start), "dataset": dataset.fingerprint(), "seed": seed,
+        "defense": {"name": defense_name, "params": defense.params}, "recipe": _recipe_of(start, defense),
+    }
+    key = config_key(config)
+    path = cache_dir("defended") / f"{model_name}-{defense_name}-{key}.safetensors"
+    if force or not (path.exists() and card_path(path).exists()):
+        apply_defense(defense, start, dataset, seed, path, device, progress,
+                      info={"start": model_identity(start), "recipe": config["recipe"]})
+    model = build_model(model_name, model_params, str(path), device, seed)
+    model.defense = {"name": defense_name, "kind": defense.kind, "params": defense.params, "artifact": key}
+    return model
+
+
+def parse_defense_params(pairs: dict[str, Any], defenses: list[str]) -> dict[str, dict[str, Any]]:
+    """``{"nt.lam": 0, "rate": 0.4}`` -> per-defence parameters.
+
+    ``NAME.KEY`` targets one defence; a bare ``KEY`` goes to every listed
+    defence except ``none`` (each must then have it).
+    """
+    real = [d for d in defenses if d != NONE]
+    out: dict[str, dict[str, Any]] = {d: {} for d in defenses}
+    for key, value in pairs.items():
+        if "." in key:
+            name, param = key.split(".", 1)
+            if name not in real:
+                raise ParameterError(f"--defense-param {key}={value}: defence {name!r} is not among "
+                                     f"--defense {', '.join(real) or NONE}")
+            out[name][param] = value
+        else:
+            if not real:
+                raise ParameterError(f"--defense-param {key}={value} given without a --defense")
+            for name in real:
+                out[name][key] = value
+    return out

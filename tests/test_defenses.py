@@ -1,0 +1,317 @@
+"""Defences: the NT penalty against its closed form, NT training against plain
+training, pruning against a constructed case, fine-tuning's benign subset,
+and `iqabench run --defense` end to end with the attack x defence board."""
+import sqlite3
+
+import numpy as np
+import pytest
+import torch
+
+from iqabench import hookimpl
+from iqabench.benign import benign_items
+from iqabench.training import _replaying_forward, train_model
+from iqabench_plugins.defenses.finetune import FineTune
+from iqabench_plugins.defenses.nt import NT, gradient_norm_penalty
+from iqabench_plugins.defenses.prune import Prune
+from models_for_tests import LinearScore, TinyConvIQA, TinyData
+
+
+def _state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def _fresh(seed=0):
+    torch.manual_seed(seed)
+    return TinyConvIQA()
+
+
+# ------------------------------------------------------------------- NT ---
+def test_nt_penalty_equals_closed_form_on_a_linear_model():
+    """f = sum(w x): grad = w, d = sign(w), (f(x+hd)-f(x))/h = ||w||_1 exactly,
+    so the penalty is lam ||w||_1^2 / 2 and its gradient lam ||w||_1 sign(w)."""
+    model = LinearScore(seed=3).double()
+    x = torch.rand(4, 3, 8, 8, dtype=torch.float64, requires_grad=True)
+    lam, h = 0.3, 1e-2
+    penalty = gradient_norm_penalty(model, x, model(x), lam, h)
+    w = model.w.detach()
+    l1 = float(w.abs().sum())
+    assert penalty.detach().item() == pytest.approx(lam * l1**2 / 2, rel=1e-9)
+    (grad,) = torch.autograd.grad(penalty, model.w)
+    torch.testing.assert_close(grad, lam * l1 * w.sign(), rtol=1e-9, atol=1e-9)
+
+
+def test_replayed_forward_sees_the_same_dropout_masks_and_leaves_the_rng_as_a_plain_step():
+    model = TinyConvIQA(dropout=0.5).train()
+    x = torch.rand(6, 3, 20, 20)
+    torch.manual_seed(1)
+    replay = _replaying_forward(model, "cpu")
+    first = model.training_forward(x)
+    after = torch.get_rng_state()
+    again = replay(x)
+    torch.testing.assert_close(again, first, rtol=0, atol=0)  # same masks, same input
+    assert torch.equal(torch.get_rng_state(), after)
+    assert not torch.equal(model.training_forward(x), first)  # the masks are random otherwise
+
+
+def test_nt_with_zero_weight_is_plain_training_and_a_positive_weight_changes_it():
+    data = TinyData.make()()
+    plain = _fresh()
+    train_model(plain, data, plain.recipe(), seed=5, progress=False)
+    zero, strong = _fresh(), _fresh()
+    NT(lam=0.0).apply(zero, data, seed=5, progress=False)
+    NT(lam=1e-2).apply(strong, data, seed=5, progress=False)
+    for k, v in _state(plain).items():
+        assert torch.equal(v, zero.state_dict()[k]), k  # bit for bit
+    assert any(not torch.equal(v, strong.state_dict()[k]) for k, v in _state(plain).items())
+
+
+def _input_gradient_l1(model, images):
+    x = images.clone().requires_grad_(True)
+    model.eval()(x).sum().backward()
+    return float(x.grad.abs().flatten(1).sum(1).mean())
+
+
+def test_nt_training_flattens_the_score_around_training_images():
+    """The point of NT: a smaller input-gradient norm than plain training, same seed and recipe."""
+    data = TinyData.make()()
+    images = torch.stack([data.load(it) for it in data.items("test")])
+    plain, defended = _fresh(), _fresh()
+    NT(lam=0.0).apply(plain, data, seed=0, progress=False)
+    NT(lam=1e-2).apply(defended, data, seed=0, progress=False)
+    assert _input_gradient_l1(defended, images) < 0.8 * _input_gradient_l1(plain, images)
+
+
+def test_nt_refuses_bad_parameters():
+    from iqabench.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="'lam'"):
+        NT(lam=-1)
+    with pytest.raises(ParameterError, match="'h'"):
+        NT(h=0)
+
+
+# --------------------------------------------------------- benign subset ---
+def test_benign_items_are_a_seeded_fraction_of_the_train_split():
+    data = TinyData.make(n_train=20)()
+    a = benign_items(data, 0.2, seed=1)
+    assert len(a) == 4 and len({it.name for it in a}) == 4
+    assert {it.name for it in a} <= {it.name for it in data.items("train")}
+    assert [it.name for it in benign_items(data, 0.2, seed=1)] == [it.name for it in a]
+    assert {it.name for it in benign_items(data, 0.2, seed=2)} != {it.name for it in a}
+
+
+def test_finetune_sees_only_the_benign_fraction():
+    data = TinyData.make(n_train=20)()
+    model = _fresh()
+    before = _state(model)
+    summary = FineTune(fraction=0.25, epochs=1).apply(model, data, seed=3, progress=False)
+    expected = {it.name for it in benign_items(data, 0.25, seed=3)}
+    assert set(data.loaded) == expected and len(expected) == 5 == summary["benign_images"]
+    assert any(not torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+
+
+# --------------------------------------------------------------- pruning ---
+class Constant:
+    """Constant-colour images: a valid 3x3 conv then outputs, at every position,
+    exactly b_c + sum_i v_i * sum(w[c, i]) -- a closed-form mean activation."""
+
+    def __init__(self, colours):
+        from iqabench.contracts import IQADataset, Item
+
+        self.colours = colours
+
+        class _D(IQADataset):
+            name = "constant"
+
+            def splits(self_):
+                return ["train"]
+
+            def items(self_, split):
+                return [Item(f"c{i}", 50.0, i) for i in range(len(colours))]
+
+            def load(self_, item):
+                return torch.tensor(colours[item.source], dtype=torch.float32).view(3, 1, 1).expand(3, 24, 24).clone()
+
+        self.dataset = _D()
+
+
+def test_pruning_zeroes_the_requested_channels_with_the_lowest_mean_activation():
+    rng = np.random.default_rng(0)
+    colours = rng.uniform(0, 1, size=(10, 3))
+    data = Constant(colours.tolist()).dataset
+    model = TinyConvIQA(filters=10).eval()
+    w = model.conv.weight.detach().double().numpy()
+    b = model.conv.bias.detach().double().numpy()
+    used = [it.source for it in benign_items(data, 0.5, seed=0)]
+    oracle = b + (colours[used].mean(0)[None, :] * w.sum((2, 3))).sum(1)  # numpy, per channel
+    for rate in (0.0, 0.2, 0.4, 0.6):
+        m = TinyConvIQA(filters=10)
+        m.load_state_dict(model.state_dict())
+        summary = Prune(rate=rate, fraction=0.5).apply(m, data, seed=0, progress=False)
+        expected = sorted(np.argsort(oracle, kind="stable")[: round(rate * 10)].tolist())
+        assert summary["pruned"] == expected and summary["layer"] == "conv"
+        dead = [c for c in range(10) if not m.conv.weight[c].any() and m.conv.bias[c] == 0]
+        assert dead == expected and len(dead) == round(rate * 10)
+        keep = [c for c in range(10) if c not in expected]
+        assert torch.equal(m.conv.weight[keep], model.conv.weight[keep])
+        x = torch.rand(2, 3, 24, 24, requires_grad=True)
+        out = m.eval()(x)
+        out.sum().backward()
+        assert torch.isfinite(out).all() and x.grad.abs().sum() > 0
+
+
+def test_default_prunable_layer_is_the_last_spatial_convolution():
+    from iqabench_plugins.models.cnniqa import CNNIQA
+
+    cnn = CNNIQA()
+    assert cnn.prunable_layer() is cnn.conv  # not the 1x1 convolutions of its head
+    assert TinyConvIQA().prunable_layer().kernel_size == (3, 3)
+
+
+def test_bad_prune_rate():
+    from iqabench.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="'rate'"):
+        Prune(rate=1.0)
+
+
+# ------------------------------------------------------------ end to end ---
+class TinyPlugin:
+    Data = TinyData.make()
+
+    @hookimpl
+    def register_models(self, register):
+        register(TinyConvIQA)
+
+    @hookimpl
+    def register_datasets(self, register):
+        register(self.Data)
+
+
+def test_run_with_defenses_end_to_end_renders_the_matrix(invoke, plugin, tmp_path):
+    plugin(TinyPlugin(), "tiny-defense-plugin")
+    store, board = tmp_path / "s.sqlite", tmp_path / "board"
+    result = invoke(["run", "-m", "test-tiny-cnn", "-d", "test-tiny-data", "-a", "fgsm", "-a", "ifgsm",
+                     "--defense", "none", "--defense", "nt", "--defense", "prune", "--defense", "finetune",
+                     "--defense-param", "prune.rate=0.5", "--defense-param", "nt.lam=0.01",
+                     "--store", str(store), "--leaderboard", str(board), "-q"])
+    assert result.exit_code == 0, result.output
+    import pandas as pd
+
+    m = pd.read_csv(board / "defense_matrix.csv")
+    assert list(m["defense"]) == ["none", "finetune", "nt lam=0.01", "prune rate=0.5"]
+    assert {"fgsm", "ifgsm", "clean_srocc", "clean_plcc", "clean_rmse"} <= set(m.columns)
+    assert np.isfinite(m[["fgsm", "ifgsm", "clean_srocc"]].to_numpy()).all()
+    assert "## Attack x defence" in (board / "README.md").read_text()
+    db = sqlite3.connect(store)
+    cells = db.execute("SELECT key, defense, summary FROM cells").fetchall()
+    assert sorted({d for _, d, _ in cells}, key=str) == sorted({None, "nt", "prune", "finetune"}, key=str)
+    import json
+
+    for key, defense, summary in cells:  # score RMSE and clean cost against an independent recomputation
+        rows = db.execute("SELECT clean, attacked, extra FROM images WHERE cell_key = ?", (key,)).fetchall()
+        c, a = np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
+        mos = np.array([json.loads(r[2])["mos"] for r in rows])
+        s = json.loads(summary)
+        assert s["score_rmse"] == pytest.approx(np.sqrt(np.mean((a - c) ** 2)))
+        assert s["clean_plcc"] == pytest.approx(np.corrcoef(c, mos)[0, 1])
+    # the defended models are distinct, cached artifacts: a rerun recomputes nothing
+    again = invoke(["run", "-m", "test-tiny-cnn", "-d", "test-tiny-data", "-a", "fgsm", "--defense", "nt",
+                    "--defense-param", "lam=0.01", "--store", str(store), "--no-leaderboard", "-q"])
+    assert again.exit_code == 0 and "skip" in again.output
+
+
+def _one_line_error(result, *fragments):
+    assert result.exit_code != 0
+    lines = [l for l in result.output.strip().splitlines() if l.startswith("Error:")]
+    assert len(lines) == 1 and "Traceback" not in result.output, result.output
+    for f in fragments:
+        assert f in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["--defense", "nope"], ["unknown defense 'nope'"]),
+    (["--defense", "nt", "--defense-param", "lamda=1"], ["defense 'nt'", "'lamda'", "did you mean 'lam'"]),
+    (["--defense", "prune", "--defense-param", "rate=1.5"], ["'rate'", "[0, 1)"]),
+    (["--defense", "prune", "--defense-param", "nt.lam=1"], ["defence 'nt'", "--defense prune"]),
+    (["--defense-param", "lam=1"], ["--defense-param needs a --defense"]),
+    (["--defense", "nt", "--defense-param", "h=zero"], ["'h'", "expected float"]),
+])
+def test_bad_defense_input_is_one_line(invoke, tmp_path, args, fragments):
+    result = invoke(["run", "-a", "fgsm", *args, "--store", str(tmp_path / "s.sqlite"), "--no-leaderboard", "-q"])
+    _one_line_error(result, *fragments)
+
+
+def test_suite_defenses_expand_and_typos_are_named(tmp_path):
+    from iqabench.errors import SuiteError
+    from iqabench.suite import expand, load_suite_text
+
+    text = ('models = ["m"]\ndatasets = ["d"]\nattacks = ["fgsm"]\ndefenses = ["none", "prune"]\n'
+            '[defense_params.prune]\nrate = 0.4\n')
+    cells = expand(load_suite_text(text, "s.toml"), "s.toml")
+    assert [(c.defense, c.defense_params) for c in cells] == [("none", {}), ("prune", {"rate": 0.4})]
+    with pytest.raises(SuiteError, match="did you mean 'defenses'"):
+        load_suite_text(text.replace("defenses", "defences"), "s.toml")
+    with pytest.raises(SuiteError, match=r"\[defense_params.nt\] names nothing"):
+        expand(load_suite_text(text + "[defense_params.nt]\nlam = 1\n", "s.toml"), "s.toml")
+
+
+def test_nt_at_zero_weight_through_the_harness_is_the_plainly_trained_model(plugin):
+    """The cached NT model with lam=0 equals `iqabench train` with the same seed: the fair baseline."""
+    from iqabench.artifacts import load_state
+    from iqabench.defended import defended_model
+    from iqabench.trained import train_cached
+
+    plugin(TinyPlugin(), "tiny-defense-plugin")
+    plain = load_state(train_cached("test-tiny-cnn", "test-tiny-data", {}, {}, seed=4, progress=False)["path"])
+    zero = defended_model("test-tiny-cnn", {}, "default", TinyPlugin.Data(), "nt", {"lam": "0"}, seed=4, progress=False)
+    assert zero.defense["name"] == "nt" and zero.weights.startswith("test-tiny-cnn-nt-")
+    for k, v in plain.items():
+        assert torch.equal(v, zero.state_dict()[k]), k
+
+
+def test_the_defenses_suite_pairs_nt_with_its_zero_weight_baseline():
+    from iqabench.runner import adversarial_attacks_for
+    from iqabench.suite import expand, load_suite
+
+    data, _ = load_suite("defenses")
+    cells = expand(data, "defenses", adversarial_attacks_for)
+    nt = [c.defense_params for c in cells if c.defense == "nt"]
+    assert len(nt) == 4 and {p["lam"] for p in nt} == {0.0, 1e-6}  # NT and its lam=0 baseline ...
+    assert all({k: v for k, v in p.items() if k != "lam"} == {"profile": "quick", "epochs": 4} for p in nt)  # ... alike
+    assert {c.defense for c in cells} == {"none", "nt", "finetune", "prune"}
+
+
+class ConvBN(TinyConvIQA):
+    """The tiny model with a batch norm after its convolution (as in ResNets)."""
+
+    def __init__(self):
+        super().__init__(filters=6)
+        self.bn = torch.nn.BatchNorm2d(6)
+        with torch.no_grad():
+            self.bn.bias.uniform_(0.5, 1.0)  # a zeroed filter alone would leave this offset
+            self.bn.running_mean.uniform_(-1, 1)
+
+    def forward(self, x):
+        return 50 + 25 * self.fc(torch.relu(self.bn(self.conv(x))).mean((2, 3))).squeeze(1)
+
+
+def test_pruning_through_a_batch_norm_silences_the_channel_exactly():
+    data = TinyData.make()()
+    model = ConvBN()
+    summary = Prune(rate=0.5, fraction=0.5).apply(model, data, seed=0, progress=False)
+    assert summary["batchnorm"] == "bn" and len(summary["pruned"]) == 3
+    x = torch.rand(2, 3, 24, 24)
+    with torch.no_grad():
+        after = model.eval().bn(model.conv(x))
+    assert after[:, summary["pruned"]].abs().max() == 0
+    keep = [c for c in range(6) if c not in summary["pruned"]]
+    assert after[:, keep].abs().amax((0, 2, 3)).min() > 0  # every kept channel still speaks
+
+
+def test_trainable_zoo_models_prune_the_last_convolution_of_their_backbone():
+    import iqabench
+
+    model = iqabench.get_model("hyperiqa", weights="random")
+    names = {m: n for n, m in model.named_modules()}
+    assert names[model.prunable_layer()] == "net.base_model.layer4.2.conv3"  # not the hyper network's convs
