@@ -111,6 +111,8 @@ def run(models, datasets, attacks, params, model_param, dataset_param, defenses,
             c.attack_params, c.model_params, c.dataset_params = dict(ap), dict(mp), dict(dp)
             c.defense_params = dict(fp[c.defense])
         suite_text = None
+    if quiet:  # every bar, including those plugins open, reads this
+        os.environ["IQABENCH_PROGRESS"] = "0"
     runner = Runner(store, device=device, force=force, show_progress=not quiet)
     summaries = runner.run(cells)
     _print_summaries(summaries)

@@ -15,26 +15,11 @@ from PIL import Image
 
 import iqabench
 from iqabench.errors import DatasetError
-from iqabench.plugins import registry
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 LIVEC_SAMPLE = SHARED / "data" / "livec-sample"
 LIVEC_SPLIT = SHARED / "data" / "baiqa" / "livec_split.csv"
 needs_livec = pytest.mark.skipif(not LIVEC_SAMPLE.is_dir(), reason="../shared/data/livec-sample is not available")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def realdata_plugin():
-    from iqabench.plugins import register_plugin, unregister_plugin
-
-    added = "livec" not in registry("dataset")
-    if added:
-        import iqabench_plugins.realdata as realdata
-
-        register_plugin(realdata, "realdata-under-test")
-    yield
-    if added:
-        unregister_plugin("realdata-under-test")
 
 
 def _png(path: Path, size=(40, 32), seed=0):
@@ -202,20 +187,9 @@ def test_folder_pyiqa_meta_info_columns_and_split_file(tmp_path):
 def test_train_hyperiqa_quick_on_the_livec_sample(invoke, tmp_path):
     """``iqabench train --model hyperiqa --dataset livec ... --profile quick``
     trains (CPU, a few minutes) and reports correlations on the test split."""
-    from iqabench.plugins import register_plugin, unregister_plugin
-
-    added = "hyperiqa" not in registry("model")
-    if added:
-        import iqabench_plugins.zoo as zoo
-
-        register_plugin(zoo, "zoo-under-test")
-    try:
-        out = tmp_path / "hyperiqa-livec.safetensors"
-        result = invoke(["train", "--model", "hyperiqa", "--dataset", "livec", "--dataset-param",
-                         f"data_root={LIVEC_SAMPLE}", "--profile", "quick", "--output", str(out)])
-    finally:
-        if added:
-            unregister_plugin("zoo-under-test")
+    out = tmp_path / "hyperiqa-livec.safetensors"
+    result = invoke(["train", "--model", "hyperiqa", "--dataset", "livec", "--dataset-param",
+                     f"data_root={LIVEC_SAMPLE}", "--profile", "quick", "--output", str(out)])
     assert result.exit_code == 0, result.output
     assert re.search(r"SROCC -?\d\.\d+\s+PLCC -?\d\.\d+\s+RMSE \d", result.output), result.output
     card = json.loads(out.with_suffix(".card.json").read_text())

@@ -31,21 +31,6 @@ INPUTS = {
 }
 
 
-@pytest.fixture(scope="module", autouse=True)
-def zoo_plugin():
-    """The zoo through its entry point when installed, else registered here."""
-    from iqabench.plugins import register_plugin, unregister_plugin
-
-    added = "hyperiqa" not in registry("model")
-    if added:
-        import iqabench_plugins.zoo as zoo
-
-        register_plugin(zoo, "zoo-under-test")
-    yield
-    if added:
-        unregister_plugin("zoo-under-test")
-
-
 @pytest.fixture
 def no_network(monkeypatch):
     """Every attempt to open a connection fails, and is recorded."""
