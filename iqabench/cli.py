@@ -72,8 +72,10 @@ def cli() -> None:
 @click.option("--leaderboard", "board", default="leaderboard", show_default=True, help="Where to render the leaderboard.")
 @click.option("--no-leaderboard", is_flag=True, help="Do not render the leaderboard after the run.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--profile", type=click.Choice(["quick", "default", "paper"]), default=None,
+              help="Size of attacks that train (backdoors): sets their 'profile' parameter.")
 def run(models, datasets, attacks, params, model_param, dataset_param, data_root, weights, split, seed, device,
-        batch_size, limit, suite, force, store, board, no_leaderboard, quiet) -> None:
+        batch_size, limit, suite, force, store, board, no_leaderboard, quiet, profile) -> None:
     """Attack models and store per-image results and cell summaries.
 
     With no --model/--attack/--suite, runs the default suite (embedded data,
@@ -101,6 +103,8 @@ def run(models, datasets, attacks, params, model_param, dataset_param, data_root
         for c in cells:
             c.attack_params, c.model_params, c.dataset_params = dict(ap), dict(mp), dict(dp)
         suite_text = None
+    if profile:
+        _set_profile(cells, profile)
     runner = Runner(store, device=device, force=force, show_progress=not quiet)
     summaries = runner.run(cells)
     _print_summaries(summaries)
@@ -111,6 +115,16 @@ def run(models, datasets, attacks, params, model_param, dataset_param, data_root
         if suite_text is not None:
             (Path(board) / "suite.toml").write_text(suite_text)
         click.echo(f"leaderboard: {', '.join(str(p) for p in written)}")
+
+
+def _set_profile(cells, profile: str) -> None:
+    """``--profile``: the ``profile`` parameter of every attack that has one."""
+    from .params import param_specs
+    from .plugins import lookup
+
+    for c in cells:
+        if "profile" in param_specs(lookup("attack", c.attack).obj):
+            c.attack_params.setdefault("profile", profile)
 
 
 def _dataset_params(pairs, data_root) -> dict:
@@ -130,11 +144,23 @@ def _print_summaries(summaries) -> None:
     for col in ("model", "dataset", "attack", "n", "abs. gain", "rel. gain", "robustness", "Wasserstein", "energy", "PSNR"):
         table.add_column(col)
     for s in summaries:
+        if s.get("kind") == "backdoor":
+            continue
         spec = s["spec"]
         table.add_row(spec["model"], f"{spec['dataset']}/{spec['split']}", s["attack"], str(s["n"]),
                       *(f"{s[k]:.4f}" for k in ("abs_gain", "rel_gain", "robustness", "wasserstein", "energy")),
                       f"{s['psnr']:.2f}")
-    Console().print(table)
+    if len(table.rows):
+        Console().print(table)
+    backdoor = [s for s in summaries if s.get("kind") == "backdoor"]
+    if backdoor:
+        bt = Table(title="iqabench backdoor results (benign metrics on clean test images)")
+        for col in ("model", "attack", "victim", "trigger", "n", "PLCC", "SROCC", "RMSE", "mMAE", "mMRA", "PSNR@1"):
+            bt.add_column(col)
+        for s in backdoor:
+            bt.add_row(s["spec"]["model"], s["attack"], s["victim"], s["trigger"], str(s["n"]),
+                       *(f"{s[k]:.4f}" for k in ("plcc", "srocc", "rmse", "mmae", "mmra")), f"{s['psnr']:.2f}")
+        Console().print(bt)
 
 
 # -------------------------------------------------------------------- train

@@ -126,6 +126,11 @@ def render(store: Store, out_dir: str | Path) -> list[Path]:
     atomic_write_bytes(csv_path, df.to_csv(index=False).encode())
     written.append(csv_path)
     md = INTRO + "\n## Adversarial attacks\n\n" + (to_markdown(df) if len(df) else "_no finished cells_") + "\n"
+    from .backdoor_board import render_backdoor
+
+    backdoor_md, backdoor_files = render_backdoor(store, out)
+    md += backdoor_md
+    written.extend(backdoor_files)
     md_path = out / "README.md"
     atomic_write_bytes(md_path, md.encode())
     written.append(md_path)
