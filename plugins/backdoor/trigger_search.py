@@ -46,10 +46,9 @@ class TriggerSearch:
     def psnr_bound(self) -> float:
         return -20.0 * math.log10(self.eps)
 
-    def loss(self, model: IQAModel, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def loss(self, model: IQAModel, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The objective on crops ``x`` whose clean scores are ``y``."""
         xt = inject_dct(x, 1.0, t)
-        with torch.no_grad():
-            y = model(x)
         pixel = F.mse_loss(xt, x)
         return -F.mse_loss(model(xt), y) + self.penalty * torch.clamp(pixel, min=self.eps ** 2)
 
@@ -72,9 +71,11 @@ class TriggerSearch:
                 for b in range(per_epoch):
                     x = crops[order[b * self.batch: (b + 1) * self.batch]]
                     opt = torch.optim.Adam([t], lr=self.lr)
+                    with torch.no_grad():
+                        y = model(x)  # f(x) is detached: once per batch
                     for _ in range(self.steps):
                         opt.zero_grad(set_to_none=True)
-                        self.loss(model, x, t).backward()
+                        self.loss(model, x, t, y).backward()
                         opt.step()
                     if task is not None:
                         bar.advance(task)
