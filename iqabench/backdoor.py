@@ -13,7 +13,9 @@ is the same for every attack and every trainable model:
    the model's own recipe (:func:`iqabench.training.train_model`, unchanged:
    the harness plays the unsuspecting trainer), cached as an artifact keyed
    by its full configuration, so a defence can load and re-evaluate it;
-4. the *clean* model ("w/o" row): the same recipe and seed on the clean data;
+4. the *clean* model ("w/o" row): the same recipe and seed on the clean data
+   (shared with ``iqabench train``'s cache, or the shipped weights when their
+   card shows they were trained exactly so);
 5. both evaluated with :func:`iqabench.backdoor_metrics.evaluate_backdoor`
    and stored per image and per alpha (one store cell each).
 
@@ -151,6 +153,46 @@ class BackdoorContext:
         model.requires_grad_(False)
         return model, path
 
+    def clean_model(self) -> tuple[IQAModel, Path]:
+        """The model trained clean with the same recipe and seed ("w/o").
+
+        The very artifact ``iqabench train`` caches (same key, same card), or
+        the model's shipped weights when their card says they were trained
+        exactly so (same recipe, seed, parameters and data): training is
+        seeded, so retraining would give the same weights.
+        """
+        from .training import train_and_save
+
+        shipped = self._shipped_clean()
+        if shipped is not None:
+            path = shipped
+        else:
+            key = config_key({"model": self.model_name, "params": self.resolved_params,
+                              "dataset": self.dataset.fingerprint(), "recipe": asdict(self.recipe), "seed": self.seed})
+            path = cache_dir("models") / f"{self.model_name}-{self.dataset.name}-{key}.safetensors"
+            if not (path.exists() and card_path(path).exists()):
+                model = build_model(self.model_name, self.model_params, "random", self.device, self.seed)
+                console.print(f"[dim]training clean {self.model_name} ({self.recipe_profile} recipe) -> {path.name}[/dim]")
+                with paused(self.bar):
+                    train_and_save(model, self.dataset, self.recipe, self.seed, path, self.device, self.show_progress,
+                                   params=self.resolved_params)
+        model = build_model(self.model_name, self.model_params, path, self.device, self.seed)
+        model.requires_grad_(False)
+        return model, path
+
+    def _shipped_clean(self) -> Path | None:
+        import json
+
+        probe = build_model(self.model_name, self.model_params, "random", "cpu", self.seed)
+        path = probe.pretrained_weights()
+        if path is None or not card_path(path).exists():
+            return None
+        card = json.loads(card_path(path).read_text())
+        same = (card.get("recipe") == asdict(self.recipe) and card.get("seed") == self.seed
+                and card.get("dataset_fingerprint") == self.dataset.fingerprint()
+                and card.get("params") == self.resolved_params)
+        return Path(path) if same else None
+
     def surrogate(self) -> IQAModel:
         """The attacker's model: the same architecture trained clean on the
         poison subset only (REFERENCES.md 2), cached."""
@@ -205,7 +247,7 @@ def prepare_backdoor(attack: BackdoorAttack, attack_name: str, model_name: str, 
     victim, victim_path = ctx.train_cached("victim", poisoned, {"poison": poison_cfg})
     times["victim_s"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    clean, clean_path = ctx.train_cached("clean", lambda: dataset, {})
+    clean, clean_path = ctx.clean_model()
     times["clean_s"] = time.perf_counter() - t0
     return BackdoorSetup(victim, victim_path, clean, clean_path, trigger, trigger_id,
                          attack.delta_max * ctx.delta_scale, ctx, times)

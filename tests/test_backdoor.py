@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 import torch
 
-from backdoor_fixtures import TinyNoise, TinyPlugin
+from backdoor_fixtures import TinyCNN, TinyNoise, TinyPlugin
 from models_for_tests import LinearScore
 from iqabench import backdoor as backdoor_core
+from iqabench import training
 from iqabench.backdoor import BackdoorContext
 from iqabench.backdoor_metrics import TEST_ALPHAS, evaluate_backdoor, shift_metrics
 from iqabench.contracts import IQAModel, Trigger
@@ -208,11 +209,25 @@ def test_optimised_trigger_is_a_cached_artifact_with_its_psnr(tiny, monkeypatch)
     assert len(calls) == 2  # another configuration is another artifact
 
 
+def test_clean_model_is_the_train_cache_or_matching_shipped_weights(tiny, monkeypatch):
+    ctx = context(tiny)
+    assert ctx._shipped_clean() is None  # the tiny model ships no weights
+    model, path = ctx.clean_model()
+    assert path.parent.name == "models"  # where `iqabench train` caches it
+    monkeypatch.setattr(TinyCNN, "pretrained_weights", lambda self: path)
+    assert context(tiny)._shipped_clean() == path  # same recipe, seed, data: reused
+    assert BackdoorContext("test-tiny-cnn", {}, tiny, seed=1)._shipped_clean() is None
+    assert BackdoorContext("test-tiny-cnn", {"width": 4}, tiny)._shipped_clean() is None
+
+
 # -------------------------------------------------------------- end to end
 def test_run_baiqa_p_end_to_end_stores_alpha_rows_and_board(tiny, invoke, tmp_path, monkeypatch):
+    monkeypatch.setenv("IQABENCH_CACHE", str(tmp_path / "cache"))  # nothing trained by other tests
     trained = []
-    real = backdoor_core.train_model
-    monkeypatch.setattr(backdoor_core, "train_model", lambda *a, **k: trained.append(1) or real(*a, **k))
+    real = training.train_model
+    counting = lambda *a, **k: trained.append(1) or real(*a, **k)  # noqa: E731
+    monkeypatch.setattr(backdoor_core, "train_model", counting)
+    monkeypatch.setattr(training, "train_model", counting)
     store_path, board = tmp_path / "store.sqlite", tmp_path / "board"
     args = ["run", "-m", "test-tiny-cnn", "-d", "test-tiny-noise", "-a", "baiqa-p", "--profile", "quick",
             "--store", str(store_path), "--leaderboard", str(board), "-q",
