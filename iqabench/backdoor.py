@@ -17,7 +17,8 @@ is the same for every attack and every trainable model:
    (shared with ``iqabench train``'s cache, or the shipped weights when their
    card shows they were trained exactly so);
 5. both evaluated with :func:`iqabench.backdoor_metrics.evaluate_backdoor`
-   and stored per image and per alpha (one store cell each).
+   and stored per image and per alpha (one store cell each; the trigger on
+   ``attack.eval_images`` test images, 0 = all, the benign metrics on all).
 
 ``attack.profile`` (``quick`` | ``default`` | ``paper``) picks the model's
 recipe of that name (falling back to ``default`` when the model has none)
@@ -253,18 +254,25 @@ def prepare_backdoor(attack: BackdoorAttack, attack_name: str, model_name: str, 
                          attack.delta_max * ctx.delta_scale, ctx, times)
 
 
-def image_rows(result: dict, alpha_index: int, alpha: float) -> list[dict]:
-    """Store rows of one alpha: one per image, named ``<image>@<alpha>``."""
-    n = len(result["images"])
-    rows = []
-    for i, name in enumerate(result["images"]):
-        rows.append({
-            "name": f"{name}@{alpha:+.1f}", "idx": alpha_index * n + i,
-            "clean": float(result["y0"][i]), "attacked": float(result["y"][alpha][i]),
-            "psnr": float(result["psnr"][alpha][i]), "ssim": None, "linf": None, "bound": float(alpha),
-            "extra": {"image": name, "alpha": float(alpha), "mos": float(result["mos"][i])},
-        })
-    return rows
+def image_rows(result: dict) -> list[list[dict]]:
+    """Store rows, one batch per alpha: first alpha 0 (the clean prediction
+    of every image, for the benign metrics), then one per test alpha (the
+    triggered images).  A row is named ``<image>@<alpha>``; ``bound`` holds
+    alpha, ``clean`` the clean prediction, ``attacked`` the triggered one."""
+    names, mos, y0 = result["images"], result["mos"], result["y0"]
+
+    def row(i: int, idx: int, alpha: float, attacked: float, psnr: float | None) -> dict:
+        return {"name": f"{names[i]}@{alpha:+.1f}", "idx": idx, "clean": float(y0[i]), "attacked": attacked,
+                "psnr": psnr, "ssim": None, "linf": None, "bound": float(alpha),
+                "extra": {"image": names[i], "alpha": float(alpha), "mos": float(mos[i])}}
+
+    batches = [[row(i, i, 0.0, float(y0[i]), None) for i in range(len(names))]]
+    offset = len(names)
+    for alpha, ya in result["y"].items():
+        batches.append([row(i, offset + k, alpha, float(ya[k]), float(result["psnr"][alpha][k]))
+                        for k, i in enumerate(result["subset"])])
+        offset += len(result["subset"])
+    return batches
 
 
 def run_backdoor_cell(runner, spec, attack: BackdoorAttack, run_id: str, manifest: dict, bar) -> list[dict]:
@@ -283,6 +291,7 @@ def run_backdoor_cell(runner, spec, attack: BackdoorAttack, run_id: str, manifes
                     "limit": spec.limit, "fingerprint": dataset.fingerprint()},
         "defense": None, "seed": spec.seed, "batch_size": spec.batch_size,
         "trigger": setup.trigger_identity, "delta_max": setup.delta_max, "alphas": list(TEST_ALPHAS),
+        "trigger_images": int(getattr(attack, "eval_images", 0) or 0),
     }
     model_cfg = {"name": spec.model, "params": ctx.resolved_params, "recipe_profile": ctx.recipe_profile,
                  "recipe": asdict(ctx.recipe)}
@@ -317,9 +326,9 @@ def _evaluate_and_store(runner, config, model, path, dataset, items, setup: Back
     store.start_cell(key, "backdoor", config, run_id)
     t0 = time.perf_counter()
     result = evaluate_backdoor(model, dataset, items, setup.trigger, setup.delta_max, TEST_ALPHAS, runner.device,
-                               spec.batch_size, bar, label)
-    for ai, a in enumerate(TEST_ALPHAS):
-        store.add_batch(key, ai, image_rows(result, ai, a))
+                               spec.batch_size, bar, label, config["trigger_images"])
+    for b, rows in enumerate(image_rows(result)):
+        store.add_batch(key, b, rows)
     m = result["metrics"]
     summary = {
         "kind": "backdoor", "victim": config["victim"], "attack": config["attack"]["name"],
@@ -327,7 +336,7 @@ def _evaluate_and_store(runner, config, model, path, dataset, items, setup: Back
         **{k: m["benign"][k] for k in ("plcc", "srocc", "rmse")},
         "mmae": m["mmae"], "mmra": m["mmra"], "psnr": m.get("psnr_alpha1"),
         "per_alpha": {f"{a:+.1f}": v for a, v in m["per_alpha"].items()},
-        "delta_max": m["delta_max"], "n": m["n"], "artifact": str(path),
+        "delta_max": m["delta_max"], "n": m["n"], "n_triggered": m["n_triggered"], "artifact": str(path),
         "trigger_identity": config["trigger"], "timings": {**setup.timings, "eval_s": time.perf_counter() - t0},
         "spec": asdict(spec),
     }
@@ -343,6 +352,7 @@ def stored_shift_curve(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     """Mean achieved score shift per alpha from a cell's stored rows."""
     by_alpha: dict[float, list[float]] = {}
     for r in rows:
-        by_alpha.setdefault(float(r["bound"]), []).append(r["attacked"] - r["clean"])
+        if r["bound"] != 0:  # alpha 0: the benign rows
+            by_alpha.setdefault(float(r["bound"]), []).append(r["attacked"] - r["clean"])
     alphas = np.array(sorted(by_alpha))
     return alphas, np.array([np.mean(by_alpha[a]) for a in alphas])

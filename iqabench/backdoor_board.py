@@ -18,9 +18,9 @@ import pandas as pd
 from .artifacts import atomic_write_bytes
 from .store import Store
 
-METRICS = ("plcc", "srocc", "rmse", "mmae", "mmra")
+METRICS = ("plcc", "srocc", "rmse", "mmae", "mmra", "psnr")
 MODES = {"poison": "P", "clean": "C"}
-LABELS = {"plcc": "PLCC", "srocc": "SROCC", "rmse": "RMSE", "mmae": "mMAE", "mmra": "mMRA"}
+LABELS = {"plcc": "PLCC", "srocc": "SROCC", "rmse": "RMSE", "mmae": "mMAE", "mmra": "mMRA", "psnr": "PSNR"}
 
 
 def backdoor_table(store: Store) -> pd.DataFrame:
@@ -39,7 +39,6 @@ def backdoor_table(store: Store) -> pd.DataFrame:
         for mode in modes:
             for m in METRICS:
                 row[f"{mode}_{m}"] = s.get(m)
-            row[f"{mode}_psnr"] = s.get("psnr")
             row[f"{mode}_cell"] = cell["key"]
     df = pd.DataFrame(list(rows.values()))
     if len(df):
@@ -112,7 +111,8 @@ INTRO = """## Backdoor attacks (BAIQA Table 1)
 P = poison label, C = clean label.  Benign PLCC / SROCC / RMSE: the model
 on clean test images against MOS.  mMAE / mMRA: mean over alpha = +-0.1 ...
 +-1.0 of the absolute error to the ideal shift Delta_max * alpha, and of the
-ratio of the achieved to the ideal shift (ideal mMRA = 1).  `w/o (trigger)`:
+ratio of the achieved to the ideal shift (ideal mMRA = 1); PSNR (dB) of the
+triggered test images at alpha = 1.  `w/o (trigger)`:
 the same model and recipe trained on clean data, under the same trigger.
 Plots of the shift versus alpha: `backdoor/*.png`.
 """

@@ -57,9 +57,10 @@ def shift_metrics(y0, shifted: Mapping[float, np.ndarray], delta_max: float) -> 
 
 
 @torch.no_grad()
-def triggered_scores(model: IQAModel, x: torch.Tensor, trigger: Trigger, alphas: Sequence[float]):
-    """Clean scores of batch ``x`` and, per alpha, the triggered scores and PSNR."""
-    y0 = model(x)
+def triggered_scores(model: IQAModel, x: torch.Tensor, trigger: Trigger, alphas: Sequence[float], clean: bool = False):
+    """Per alpha, the scores of batch ``x`` under the trigger and its PSNR
+    (and the clean scores first, with ``clean=True``)."""
+    y0 = model(x) if clean else None
     out = {}
     for a in alphas:
         xa = trigger.apply(x, float(a))
@@ -69,52 +70,50 @@ def triggered_scores(model: IQAModel, x: torch.Tensor, trigger: Trigger, alphas:
 
 def evaluate_backdoor(model: IQAModel, dataset: IQADataset, items: Sequence[Item], trigger: Trigger,
                       delta_max: float, alphas: Sequence[float] = TEST_ALPHAS, device: str = "cpu",
-                      batch_size: int = 16, bar=None, label: str = "backdoor eval") -> dict:
+                      batch_size: int = 16, bar=None, label: str = "backdoor eval", trigger_images: int = 0) -> dict:
     """Benign and backdoor metrics of ``model`` on labelled ``items``.
 
-    ``delta_max`` is in the dataset's MOS units.  Returns ``{"metrics": ...,
-    "images": names, "mos", "y0", "y": {alpha: scores}, "psnr": {alpha:
-    per-image PSNR}}``; the PSNR is of the (clamped) triggered image
-    against the clean one.  ``bar``: an optional rich Progress to report on.
+    Benign PLCC / SROCC / RMSE use every item; the trigger is evaluated on
+    ``trigger_images`` of them spread evenly over the list (0: all), since
+    it costs one forward pass per alpha (20) -- the CPU profiles use a
+    subset.  ``delta_max`` is in the dataset's MOS units.  Returns
+    ``{"metrics", "images": names, "mos", "y0": clean scores (all items),
+    "subset": indices of the triggered items, "y": {alpha: scores of the
+    subset}, "psnr": {alpha: PSNR of the subset}}``; the PSNR is of the
+    (clamped) triggered image against the clean one.  ``bar``: an optional
+    rich Progress to report on.
     """
+    from .sampling import spread
+    from .training import predict
+
     model.to(device).eval()
     items = [it for it in items if it.mos is not None]
     if not items:
         raise ModelError(f"dataset {dataset.name!r}: no labelled images to evaluate the backdoor on")
-    y0_all: list[np.ndarray] = []
-    y_all = {float(a): [] for a in alphas}
-    p_all = {float(a): [] for a in alphas}
-    task = bar.add_task(label, total=len(items)) if bar is not None else None
-    for i in range(0, len(items), batch_size):
-        chunk = items[i: i + batch_size]
-        imgs = [dataset.load(it) for it in chunk]
-        for it, img in zip(chunk, imgs):
-            model.require_size(img, f"dataset {dataset.name!r}: image {it.name!r}")
-        order, y0b, yb, pb = [], {}, {}, {}
+    y0 = predict(model, dataset, items, device, batch_size)
+    subset = spread(list(range(len(items))), trigger_images)
+    y_all = {float(a): np.empty(len(subset)) for a in alphas}
+    p_all = {float(a): np.empty(len(subset)) for a in alphas}
+    task = bar.add_task(label, total=len(subset)) if bar is not None else None
+    for start in range(0, len(subset), batch_size):
+        chunk = list(range(start, min(start + batch_size, len(subset))))
+        imgs = [dataset.load(items[subset[k]]) for k in chunk]
         for shape in dict.fromkeys(tuple(im.shape) for im in imgs):  # equal sizes stack
-            idx = [j for j, im in enumerate(imgs) if tuple(im.shape) == shape]
-            y0, res = triggered_scores(model, torch.stack([imgs[j] for j in idx]).to(device), trigger, alphas)
-            for k, j in enumerate(idx):
-                order.append(j)
-                y0b[j] = float(y0[k])
-                for a, (ya, pa) in res.items():
-                    yb[(a, j)], pb[(a, j)] = float(ya[k]), float(pa[k])
-        y0_all.append(np.array([y0b[j] for j in range(len(chunk))]))
-        for a in y_all:
-            y_all[a].append(np.array([yb[(a, j)] for j in range(len(chunk))]))
-            p_all[a].append(np.array([pb[(a, j)] for j in range(len(chunk))]))
+            pos = [j for j, im in enumerate(imgs) if tuple(im.shape) == shape]
+            x = torch.stack([imgs[j] for j in pos]).to(device)
+            _, res = triggered_scores(model, x, trigger, alphas)
+            for a, (ya, pa) in res.items():
+                y_all[a][[chunk[j] for j in pos]] = ya.double().cpu().numpy()
+                p_all[a][[chunk[j] for j in pos]] = pa.double().cpu().numpy()
         if task is not None:
             bar.advance(task, len(chunk))
-    y0 = np.concatenate(y0_all)
-    ys = {a: np.concatenate(v) for a, v in y_all.items()}
-    psnr = {a: np.concatenate(v) for a, v in p_all.items()}
-    bad = ~np.isfinite(np.concatenate([y0, *ys.values()]))
-    if bad.any():
+    if not all(np.isfinite(v).all() for v in y_all.values()):
         raise ModelError(f"model {model.name!r} produced a non-finite score under the trigger")
     mos = np.array([it.mos for it in items], dtype=np.float64)
-    metrics = {"benign": correlations(y0, mos), **shift_metrics(y0, ys, delta_max),
-               "delta_max": float(delta_max), "n": len(items)}
-    if 1.0 in psnr:
-        finite = psnr[1.0][np.isfinite(psnr[1.0])]
+    metrics = {"benign": correlations(y0, mos), **shift_metrics(y0[subset], y_all, delta_max),
+               "delta_max": float(delta_max), "n": len(items), "n_triggered": len(subset)}
+    if 1.0 in p_all:
+        finite = p_all[1.0][np.isfinite(p_all[1.0])]
         metrics["psnr_alpha1"] = float(finite.mean()) if finite.size else float("inf")
-    return {"metrics": metrics, "images": [it.name for it in items], "mos": mos, "y0": y0, "y": ys, "psnr": psnr}
+    return {"metrics": metrics, "images": [it.name for it in items], "mos": mos, "y0": y0, "subset": subset,
+            "y": y_all, "psnr": p_all}

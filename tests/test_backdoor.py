@@ -1,6 +1,7 @@
 """BAIQA backdoor machinery: poisoning, metrics, trigger search, the experiment."""
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 
@@ -178,6 +179,11 @@ def test_evaluate_backdoor_closed_form():
     assert m2["psnr_alpha1"] == pytest.approx(20.0, abs=1e-3)  # a 0.1 offset everywhere: 20 dB
     expected_y0 = np.array([100 * ds.load(it).mean().item() for it in items])
     assert np.allclose(out["y0"], expected_y0)
+    # the trigger on a spread subset, the benign metrics on every image
+    sub = evaluate_backdoor(MeanScore(), ds, items, AddConstant(c=0.1), delta_max=20.0, trigger_images=4)
+    assert sub["subset"] == [0, 3, 6, 9] and len(sub["y"][1.0]) == 4 and len(sub["y0"]) == len(items)
+    assert sub["metrics"]["mmra"] == pytest.approx(0.5, abs=1e-5) and sub["metrics"]["n_triggered"] == 4
+    assert sub["metrics"]["benign"] == pytest.approx(m2["benign"])
 
 
 # ---------------------------------------------------------- trigger search
@@ -242,16 +248,19 @@ def test_run_baiqa_p_end_to_end_stores_alpha_rows_and_board(tiny, invoke, tmp_pa
     n_test = len(TinyNoise().items("test"))
     for cell in cells:
         rows = store.images(cell["key"])
-        assert len(rows) == 20 * n_test
-        assert sorted({r["bound"] for r in rows}) == sorted(TEST_ALPHAS)
+        assert len(rows) == 21 * n_test  # alpha 0 (benign) and the 20 test alphas, per image
+        assert sorted({r["bound"] for r in rows}) == sorted([0.0, *TEST_ALPHAS])
         # the stored summary is what the stored rows give (recomputed independently)
         by_alpha = {}
         for r in rows:
             by_alpha.setdefault(r["bound"], []).append(r)
-        y0 = np.array([r["clean"] for r in by_alpha[1.0]])
+        benign = by_alpha.pop(0.0)
+        assert all(r["attacked"] == r["clean"] for r in benign)
         per = [np.mean([abs(r["attacked"] - r["clean"] - 40 * a) for r in rs]) for a, rs in by_alpha.items()]
         assert cell["summary"]["mmae"] == pytest.approx(np.mean(per))
-        assert len(y0) == n_test
+        srocc = pd.Series([r["clean"] for r in benign]).corr(pd.Series([json.loads(r["extra"])["mos"] for r in benign]),
+                                                               method="spearman")
+        assert cell["summary"]["srocc"] == pytest.approx(srocc)
 
     table = pd.read_csv(board / "backdoor.csv")
     assert list(table["trigger"]) == ["w/o (uap-dct)", "uap-dct"]

@@ -50,13 +50,15 @@ Profile = Literal["quick", "default", "paper"]
 #: the PSNR bound within those steps
 PROFILES: dict[str, dict[str, float]] = {
     "quick": {"search_epochs": 1, "search_crops": 2, "search_crop": 64, "search_batch": 32, "search_lr": 5.0,
-              "pgd_iters": 10, "pgd_crops": 2, "pgd_crop": 64},
+              "pgd_iters": 10, "pgd_crops": 2, "pgd_crop": 64, "eval_images": 64},
     "default": {"search_epochs": 2, "search_crops": 4, "search_crop": 96, "search_batch": 32, "search_lr": 2.0,
-                "pgd_iters": 20, "pgd_crops": 4, "pgd_crop": 96},
+                "pgd_iters": 20, "pgd_crops": 4, "pgd_crop": 96, "eval_images": 160},
     "paper": {"search_epochs": 50, "search_crops": 25, "search_crop": 224, "search_batch": 128, "search_lr": 1.0,
-              "pgd_iters": 20, "pgd_crops": 25, "pgd_crop": 224},
+              "pgd_iters": 20, "pgd_crops": 25, "pgd_crop": 224, "eval_images": 0},
 }
 
+#: ``eval_images``: test images evaluated under the trigger (20 forward passes
+#: each; 0 = all, as the paper); the benign metrics always use every image.
 #: poisoned images triggered (and attacked) per forward pass
 POISON_BATCH = 32
 
@@ -91,6 +93,7 @@ class BAIQABase(BackdoorAttack):
     search_batch: int | None = None
     search_init: float = 300.0
     search_seed: int = 919
+    eval_images: int | None = None
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -100,6 +103,8 @@ class BAIQABase(BackdoorAttack):
                 setattr(self, key, value)
         check_positive(self, "ratio", "delta_max", "eps", "search_lr", "search_steps", "search_epochs",
                        "search_crops", "search_crop", "search_batch")
+        if self.eval_images < 0:
+            raise ParameterError(f"{self.name!r} parameter 'eval_images' must be >= 0 (0: all), got {self.eval_images!r}")
         if self.ratio > 1:
             raise ParameterError(f"{self.name!r} parameter 'ratio' must be <= 1, got {self.ratio!r}")
         lookup("trigger", self.trigger)  # an unknown trigger name fails here, naming it
