@@ -254,6 +254,28 @@ def prepare_backdoor(attack: BackdoorAttack, attack_name: str, model_name: str, 
                          attack.delta_max * ctx.delta_scale, ctx, times)
 
 
+def prepare_named(attack: str, model: str, dataset: str, attack_params: dict | None = None,
+                  model_params: dict | None = None, dataset_params: dict | None = None, seed: int = 0,
+                  device: str = "cpu", show_progress: bool = True) -> BackdoorSetup:
+    """:func:`prepare_backdoor` from registered names -- what a defence calls
+    to get the (cached) victim, the clean model and the trigger, e.g.
+    ``prepare_named("baiqa-p", "cnniqa", "embedded", {"profile": "quick"})``,
+    then ``evaluate_backdoor(setup.victim, setup.context.dataset, items,
+    setup.trigger, setup.delta_max)`` before and after defending."""
+    from .params import resolve_params
+    from .plugins import lookup
+
+    entry = lookup("attack", attack)
+    params = resolve_params(entry.obj, attack_params or {}, f"attack {attack!r}")
+    att = entry.obj(**params)
+    att.params = params
+    if getattr(att, "kind", None) != "backdoor":
+        raise ModelError(f"attack {attack!r} is not a backdoor attack")
+    ds_entry = lookup("dataset", dataset)
+    ds = ds_entry.obj(**resolve_params(ds_entry.obj, dataset_params or {}, f"dataset {dataset!r}"))
+    return prepare_backdoor(att, attack, model, model_params or {}, ds, seed, device, None, show_progress)
+
+
 def image_rows(result: dict) -> list[list[dict]]:
     """Store rows, one batch per alpha: first alpha 0 (the clean prediction
     of every image, for the benign metrics), then one per test alpha (the

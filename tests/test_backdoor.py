@@ -18,6 +18,7 @@ from iqabench.backdoor import BackdoorContext
 from iqabench.backdoor_metrics import TEST_ALPHAS, evaluate_backdoor, shift_metrics
 from iqabench.contracts import IQAModel, Trigger
 from iqabench.errors import ParameterError
+from iqabench.hookspecs import hookimpl
 from iqabench.poisoning import PoisonedDataset, poison_indices
 from iqabench.store import Store
 from iqabench_plugins.backdoor import trigger_search
@@ -28,9 +29,16 @@ from iqabench_plugins.backdoor.baiqa import BAIQACleanLabel, BAIQAPoisonLabel
 TINY_SEARCH = dict(search_epochs=2, search_crops=2, search_crop=32, search_batch=16)
 
 
+class LinearPlugin:
+    @hookimpl
+    def register_models(self, register):
+        register(LinearScore)
+
+
 @pytest.fixture
 def tiny(plugin):
     plugin(TinyPlugin(), "tiny-backdoor")
+    plugin(LinearPlugin(), "tiny-linear")
     return TinyNoise()
 
 
@@ -128,6 +136,13 @@ def test_clean_label_keeps_labels_and_stays_within_pgd_budget(tiny):
         assert diff <= abs(1 - 0.1 * poison.alphas[it.name]) * 2 / 255 + 1e-6
         moved = max(moved, diff)
     assert moved > 1 / 255  # the adversarial step happened
+    # alone (alpha 0: blended is the identity), the PGD step pulls the surrogate towards the mean score
+    x = torch.stack(ctx.load(ctx.poison_items))
+    adv = attack.poison_batch(ctx, trigger, x, torch.zeros(len(x)))
+    assert torch.equal(trigger.apply(x, 0.0), x)
+    with torch.no_grad():
+        before, after = (ctx.surrogate()(v).sub(50.0).pow(2).mean().item() for v in (x, adv))
+    assert after < before
 
 
 # ----------------------------------------------------------------- metrics
@@ -270,10 +285,23 @@ def test_run_baiqa_p_end_to_end_stores_alpha_rows_and_board(tiny, invoke, tmp_pa
 
     # a rerun reuses every artifact and every finished cell
     assert invoke(args).exit_code == 0 and len(trained) == 3
+    # and so does a defence asking for the same experiment by name
+    params = {"profile": "quick", **TINY_SEARCH}
+    setup = backdoor_core.prepare_named("baiqa-p", "test-tiny-cnn", "test-tiny-noise", params, show_progress=False)
+    assert len(trained) == 3
+    victim_cell = next(c for c in cells if c["config"]["victim"] == "backdoored")
+    assert str(setup.victim_path) == victim_cell["summary"]["artifact"]
+    again = evaluate_backdoor(setup.victim, setup.context.dataset, TinyNoise().items("test"), setup.trigger,
+                              setup.delta_max)["metrics"]
+    assert again["mmra"] == pytest.approx(victim_cell["summary"]["mmra"], abs=1e-6)
 
 
 def test_bad_backdoor_parameters_are_one_line_errors(tiny, invoke, tmp_path):
-    for param, culprit in (("trigger=nope", "nope"), ("sampling=nope", "nope"), ("profile=huge", "huge")):
-        result = invoke(["run", "-m", "test-tiny-cnn", "-d", "test-tiny-noise", "-a", "baiqa-p",
+    for model, param, culprit in (("test-tiny-cnn", "trigger=nope", "nope"), ("test-tiny-cnn", "sampling=nope", "nope"),
+                                  ("test-tiny-cnn", "profile=huge", "huge"), ("test-tiny-cnn", "eval_images=-1", "eval_images"),
+                                  ("test-tiny-cnn", "pattern=/no/such.npy", "/no/such.npy"),
+                                  ("test-linear", "ratio=0.2", "test-linear")):  # a model without a recipe
+        result = invoke(["run", "-m", model, "-d", "test-tiny-noise", "-a", "baiqa-p",
                          "--param", param, "--store", str(tmp_path / "s.sqlite"), "--no-leaderboard"])
         assert result.exit_code == 1 and culprit in result.output and "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
