@@ -63,7 +63,7 @@ PROFILES: dict[str, dict[str, float]] = {
 POISON_BATCH = 32
 
 
-def _batches(items: list[Item], images: list[torch.Tensor], size: int):
+def _batches(images: list[torch.Tensor], size: int):
     """Index lists of equal-size images, at most ``size`` each (so they stack)."""
     groups: dict[tuple, list[int]] = {}
     for i, img in enumerate(images):
@@ -165,7 +165,7 @@ class BAIQABase(BackdoorAttack):
         out: list[torch.Tensor | None] = [None] * len(items)
         task = ctx.bar.add_task(f"poison ({self.name})", total=len(items)) if ctx.bar is not None else None
         torch.manual_seed(ctx.seed)
-        for idx in _batches(items, images, POISON_BATCH):
+        for idx in _batches(images, POISON_BATCH):
             x = torch.stack([images[i] for i in idx]).to(ctx.device)
             poisoned = self.poison_batch(ctx, trigger, x, alphas[idx].to(ctx.device, torch.float32))
             for j, i in enumerate(idx):
