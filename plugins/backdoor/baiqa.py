@@ -229,7 +229,8 @@ class BAIQACleanLabel(BAIQABase):
         return alpha_from_label(mos, self.mean(ctx), self.delta_max * ctx.delta_scale), mos.clone()
 
     def poison_batch(self, ctx, trigger, x, alphas):
+        surrogate = ctx.surrogate()
         pgd = PGD(norm="linf", eps=self.pgd_eps, step=self.pgd_step, iters=self.pgd_iters, target=self.mean(ctx),
-                  eot_crops=self.pgd_crops, crop_size=self.pgd_crop)
-        adv = pgd.perturb(ctx.surrogate(), x).images
+                  eot_crops=self.pgd_crops, crop_size=max(self.pgd_crop, surrogate.min_size))
+        adv = pgd.perturb(surrogate, x).images
         return trigger.apply(adv, alphas)

@@ -60,13 +60,14 @@ class TriggerSearch:
         model.eval()
         cpu_state = torch.get_rng_state()
         torch.manual_seed(self.seed)  # the crops draw from the global RNG (as PGD's EOT)
+        size = max(self.crop, getattr(model, "min_size", 1))  # never below what the model accepts
         per_epoch = -(-len(images) * self.crops // self.batch)
         task = bar.add_task("UAP-DCT trigger search", total=self.epochs * per_epoch) if bar is not None else None
         try:
             for _ in range(self.epochs):
-                crops = torch.cat([random_crops(img.unsqueeze(0).to(device), self.crops, self.crop)
+                crops = torch.cat([random_crops(img.unsqueeze(0).to(device), self.crops, size)
                                    for img in images]) if len({tuple(i.shape) for i in images}) > 1 else \
-                    random_crops(torch.stack(images).to(device), self.crops, self.crop)
+                    random_crops(torch.stack(images).to(device), self.crops, size)
                 order = torch.randperm(crops.shape[0])
                 for b in range(per_epoch):
                     x = crops[order[b * self.batch: (b + 1) * self.batch]]
