@@ -60,6 +60,8 @@ class BackdoorAttack(Attack):
 
     kind: ClassVar[str] = "backdoor"
     label_mode: ClassVar[str] = "poison"
+    #: parameters that only change the evaluation, not the victim (left out of its key)
+    eval_params: ClassVar[tuple[str, ...]] = ("eval_images",)
     ratio: float
     delta_max: float
     profile: str
@@ -234,7 +236,8 @@ def prepare_backdoor(attack: BackdoorAttack, attack_name: str, model_name: str, 
     trigger = attack.make_trigger(ctx)
     trigger_id = attack.trigger_identity(ctx)
     times["trigger_s"] = time.perf_counter() - start
-    poison_cfg = {"attack": attack_name, "params": getattr(attack, "params", {}), "trigger": trigger_id,
+    params = {k: v for k, v in getattr(attack, "params", {}).items() if k not in attack.eval_params}
+    poison_cfg = {"attack": attack_name, "params": params, "trigger": trigger_id,
                   "subset": ctx.poison_subset_identity()}
     poison_key = config_key(poison_cfg)
 

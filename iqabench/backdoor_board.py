@@ -30,12 +30,13 @@ def backdoor_table(store: Store) -> pd.DataFrame:
         cfg, s = cell["config"], cell["summary"]
         trigger = cfg["trigger"]["name"]
         dataset = f'{cfg["dataset"]["name"]}/{cfg["dataset"]["split"]}'
-        if cfg["victim"] == "clean":
-            key, modes = (cfg["model"]["name"], dataset, f"w/o ({trigger})"), tuple(MODES.values())
-        else:
-            key, modes = (cfg["model"]["name"], dataset, trigger), (MODES.get(s.get("label_mode"), "?"),)
-        row = rows.setdefault(key, {"model": key[0], "dataset": key[1], "trigger": key[2],
-                                    "recipe": cfg["model"].get("recipe_profile", ""), "seed": cfg["seed"]})
+        label = f"w/o ({trigger})" if cfg["victim"] == "clean" else trigger
+        modes = tuple(MODES.values()) if cfg["victim"] == "clean" else (MODES.get(s.get("label_mode"), "?"),)
+        # one row per model x data x trigger x recipe x seed x evaluation size; a later cell replaces an earlier one
+        recipe = cfg["model"].get("recipe_profile", "")
+        key = (cfg["model"]["name"], dataset, label, recipe, cfg["seed"], s.get("n_triggered"))
+        row = rows.setdefault(key, {"model": key[0], "dataset": dataset, "trigger": label, "recipe": recipe,
+                                    "seed": cfg["seed"], "n": s.get("n"), "n_triggered": s.get("n_triggered")})
         for mode in modes:
             for m in METRICS:
                 row[f"{mode}_{m}"] = s.get(m)
@@ -43,7 +44,8 @@ def backdoor_table(store: Store) -> pd.DataFrame:
     df = pd.DataFrame(list(rows.values()))
     if len(df):
         df["_clean_last"] = ~df["trigger"].str.startswith("w/o")
-        df = df.sort_values(["model", "dataset", "_clean_last", "trigger"], kind="stable", ignore_index=True)
+        df = df.sort_values(["model", "dataset", "recipe", "n_triggered", "_clean_last", "trigger"], kind="stable",
+                            ignore_index=True)
         df = df.drop(columns=["_clean_last"])
     return df
 
@@ -55,10 +57,12 @@ def _fmt(v) -> str:
 
 
 def to_markdown(df: pd.DataFrame) -> str:
-    head = ["model", "dataset", "trigger"] + [f"{mode} {LABELS[m]}" for mode in MODES.values() for m in METRICS]
+    head = ["model", "dataset", "trigger", "recipe", "n (triggered)"] + [
+        f"{mode} {LABELS[m]}" for mode in MODES.values() for m in METRICS]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in df.iterrows():
-        cells = [str(r["model"]), str(r["dataset"]), str(r["trigger"])]
+        cells = [str(r["model"]), str(r["dataset"]), str(r["trigger"]), str(r["recipe"]),
+                 f'{r["n"]} ({r["n_triggered"]})']
         cells += [_fmt(r.get(f"{mode}_{m}")) for mode in MODES.values() for m in METRICS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -289,6 +289,11 @@ def test_run_baiqa_p_end_to_end_stores_alpha_rows_and_board(tiny, invoke, tmp_pa
     params = {"profile": "quick", **TINY_SEARCH}
     setup = backdoor_core.prepare_named("baiqa-p", "test-tiny-cnn", "test-tiny-noise", params, show_progress=False)
     assert len(trained) == 3
+    # evaluating on fewer images is a new cell, but the same victim
+    assert invoke([*args, "--param", "eval_images=5"]).exit_code == 0 and len(trained) == 3
+    assert len(Store(store_path).cells(kind="backdoor")) == 4
+    table = pd.read_csv(board / "backdoor.csv")  # a row pair per evaluation size
+    assert sorted(table["n_triggered"]) == [5, 5, n_test, n_test]
     victim_cell = next(c for c in cells if c["config"]["victim"] == "backdoored")
     assert str(setup.victim_path) == victim_cell["summary"]["artifact"]
     again = evaluate_backdoor(setup.victim, setup.context.dataset, TinyNoise().items("test"), setup.trigger,
