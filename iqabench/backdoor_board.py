@@ -132,3 +132,19 @@ def render_backdoor(store: Store, out_dir: str | Path) -> tuple[str, list[Path]]
     atomic_write_bytes(csv_path, df.to_csv(index=False).encode())
     plots = plot_cells(store, out / "backdoor")
     return "\n" + INTRO + "\n" + to_markdown(df) + "\n", [csv_path, *plots]
+
+
+def print_summaries(summaries: list[dict]) -> None:
+    """The backdoor cells of a run, as a console table (``iqabench run``)."""
+    if not summaries:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="iqabench backdoor results (benign metrics on clean test images)")
+    for col in ("model", "attack", "victim", "trigger", "n", "PLCC", "SROCC", "RMSE", "mMAE", "mMRA", "PSNR@1"):
+        table.add_column(col)
+    for s in summaries:
+        table.add_row(s["spec"]["model"], s["attack"], s["victim"], s["trigger"], str(s["n"]),
+                      *(f"{s[k]:.4f}" for k in ("plcc", "srocc", "rmse", "mmae", "mmra")), f"{s['psnr']:.2f}")
+    Console().print(table)

@@ -152,15 +152,9 @@ def _print_summaries(summaries) -> None:
                       f"{s['psnr']:.2f}")
     if len(table.rows):
         Console().print(table)
-    backdoor = [s for s in summaries if s.get("kind") == "backdoor"]
-    if backdoor:
-        bt = Table(title="iqabench backdoor results (benign metrics on clean test images)")
-        for col in ("model", "attack", "victim", "trigger", "n", "PLCC", "SROCC", "RMSE", "mMAE", "mMRA", "PSNR@1"):
-            bt.add_column(col)
-        for s in backdoor:
-            bt.add_row(s["spec"]["model"], s["attack"], s["victim"], s["trigger"], str(s["n"]),
-                       *(f"{s[k]:.4f}" for k in ("plcc", "srocc", "rmse", "mmae", "mmra")), f"{s['psnr']:.2f}")
-        Console().print(bt)
+    from .backdoor_board import print_summaries
+
+    print_summaries([s for s in summaries if s.get("kind") == "backdoor"])
 
 
 # -------------------------------------------------------------------- train
