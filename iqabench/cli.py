@@ -75,8 +75,10 @@ def cli() -> None:
 @click.option("--leaderboard", "board", default="leaderboard", show_default=True, help="Where to render the leaderboard.")
 @click.option("--no-leaderboard", is_flag=True, help="Do not render the leaderboard after the run.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--profile", type=click.Choice(["quick", "default", "paper"]), default=None,
+              help="Size of attacks that train (backdoors): sets their 'profile' parameter.")
 def run(models, datasets, attacks, params, model_param, dataset_param, defenses, defense_param, data_root, weights, split, seed, device,
-        batch_size, limit, suite, force, store, board, no_leaderboard, quiet) -> None:
+        batch_size, limit, suite, force, store, board, no_leaderboard, quiet, profile) -> None:
     """Attack models and store per-image results and cell summaries.
 
     With no --model/--attack/--suite, runs the default suite (embedded data,
@@ -113,6 +115,8 @@ def run(models, datasets, attacks, params, model_param, dataset_param, defenses,
         suite_text = None
     if quiet:  # every bar, including those plugins open, reads this
         os.environ["IQABENCH_PROGRESS"] = "0"
+    if profile:
+        _set_profile(cells, profile)
     runner = Runner(store, device=device, force=force, show_progress=not quiet)
     summaries = runner.run(cells)
     _print_summaries(summaries)
@@ -123,6 +127,16 @@ def run(models, datasets, attacks, params, model_param, dataset_param, defenses,
         if suite_text is not None:
             (Path(board) / "suite.toml").write_text(suite_text)
         click.echo(f"leaderboard: {', '.join(str(p) for p in written)}")
+
+
+def _set_profile(cells, profile: str) -> None:
+    """``--profile``: the ``profile`` parameter of every attack that has one."""
+    from .params import param_specs
+    from .plugins import lookup
+
+    for c in cells:
+        if "profile" in param_specs(lookup("attack", c.attack).obj):
+            c.attack_params.setdefault("profile", profile)
 
 
 def _dataset_params(pairs, data_root) -> dict:
@@ -143,13 +157,19 @@ def _print_summaries(summaries) -> None:
                 "PSNR", "score RMSE"):
         table.add_column(col)
     for s in summaries:
+        if s.get("kind") == "backdoor":
+            continue
         spec = s["spec"]
         defense = spec.get("defense", "none")
         table.add_row(spec["model"] + (f" +{defense}" if defense != "none" else ""),
                       f"{spec['dataset']}/{spec['split']}", s["attack"], str(s["n"]),
                       *(f"{s[k]:.4f}" for k in ("abs_gain", "rel_gain", "robustness", "wasserstein", "energy")),
                       f"{s['psnr']:.2f}", f"{s.get('score_rmse', float('nan')):.3f}")
-    Console().print(table)
+    if len(table.rows):
+        Console().print(table)
+    from .backdoor_board import print_summaries
+
+    print_summaries([s for s in summaries if s.get("kind") == "backdoor"])
 
 
 # -------------------------------------------------------------------- train

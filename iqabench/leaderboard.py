@@ -146,6 +146,11 @@ def render(store: Store, out_dir: str | Path) -> list[Path]:
             atomic_write_bytes(out / name, frame.to_csv(index=False).encode())
             written.append(out / name)
         md += "\n" + defense_board.markdown_section(df)
+    from .backdoor_board import render_backdoor
+
+    backdoor_md, backdoor_files = render_backdoor(store, out)
+    md += backdoor_md
+    written.extend(backdoor_files)
     md_path = out / "README.md"
     atomic_write_bytes(md_path, md.encode())
     written.append(md_path)

@@ -145,9 +145,13 @@ class Runner:
         return summaries
 
     def run_cell(self, spec: CellSpec, run_id: str, manifest: dict, bar) -> list[dict]:
+        attack = self.attack(spec)
+        if attack.kind == "backdoor":  # trains its own victim: see iqabench.backdoor
+            from .backdoor import run_backdoor_cell
+
+            return run_backdoor_cell(self, spec, attack, run_id, manifest, bar)
         dataset = self.dataset(spec)
         model = self.model(spec)
-        attack = self.attack(spec)
         items = spread(list(dataset.items(spec.split)), spec.limit)
         if not items:
             raise DatasetError(f"dataset {spec.dataset!r}: split {spec.split!r} has no images")

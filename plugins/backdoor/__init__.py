@@ -1,6 +1,8 @@
-"""Backdoor triggers (REFERENCES.md section 2): BAIQA's UAP-DCT trigger and
-the FTrojan, Blended and WaNet baselines.  ``apply(x, alpha)`` with a float
-or per-image ``alpha``.  Heavy modules are imported inside the hook."""
+"""Backdoors (REFERENCES.md section 2): BAIQA's UAP-DCT trigger and the
+FTrojan, Blended and WaNet baselines (``apply(x, alpha)`` with a float or
+per-image ``alpha``), and the BAIQA attacks ``baiqa-p`` (poison label) and
+``baiqa-c`` (clean label), whose ``trigger`` parameter also runs the
+baselines.  Heavy modules are imported inside the hooks."""
 from iqabench.hookspecs import hookimpl
 
 
@@ -15,3 +17,11 @@ def register_triggers(register):
     register(FTrojan)
     register(Blended)
     register(WaNet)
+
+
+@hookimpl
+def register_attacks(register):
+    from .baiqa import BAIQACleanLabel, BAIQAPoisonLabel
+
+    register(BAIQAPoisonLabel)
+    register(BAIQACleanLabel)

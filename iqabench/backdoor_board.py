@@ -1,0 +1,150 @@
+"""The backdoor leaderboard, shaped like Table 1 of the BAIQA paper.
+
+One row per model x dataset x trigger (plus a ``w/o`` row per model: the
+same model trained on clean data, under the same trigger); per label mode
+(poison label ``P``, clean label ``C``) the benign PLCC / SROCC / RMSE on
+clean test images, mMAE and mMRA.  One PNG per cell plots the achieved mean
+score shift against alpha beside the ideal line ``Delta_max * alpha``.
+A pure function of the store, like the rest of the leaderboard.
+"""
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from .artifacts import atomic_write_bytes
+from .store import Store
+
+METRICS = ("plcc", "srocc", "rmse", "mmae", "mmra", "psnr")
+MODES = {"poison": "P", "clean": "C"}
+LABELS = {"plcc": "PLCC", "srocc": "SROCC", "rmse": "RMSE", "mmae": "mMAE", "mmra": "mMRA", "psnr": "PSNR"}
+
+
+def backdoor_table(store: Store) -> pd.DataFrame:
+    """Table 1: rows model x dataset x trigger, columns ``P_<metric>`` / ``C_<metric>``."""
+    rows: dict[tuple, dict] = {}
+    for cell in store.cells(status="done", kind="backdoor"):
+        cfg, s = cell["config"], cell["summary"]
+        trigger = cfg["trigger"]["name"]
+        dataset = f'{cfg["dataset"]["name"]}/{cfg["dataset"]["split"]}'
+        label = f"w/o ({trigger})" if cfg["victim"] == "clean" else trigger
+        modes = tuple(MODES.values()) if cfg["victim"] == "clean" else (MODES.get(s.get("label_mode"), "?"),)
+        # one row per model x data x trigger x recipe x seed x evaluation size; a later cell replaces an earlier one
+        recipe = cfg["model"].get("recipe_profile", "")
+        key = (cfg["model"]["name"], dataset, label, recipe, cfg["seed"], s.get("n_triggered"))
+        row = rows.setdefault(key, {"model": key[0], "dataset": dataset, "trigger": label, "recipe": recipe,
+                                    "seed": cfg["seed"], "n": s.get("n"), "n_triggered": s.get("n_triggered")})
+        for mode in modes:
+            for m in METRICS:
+                row[f"{mode}_{m}"] = s.get(m)
+            row[f"{mode}_cell"] = cell["key"]
+    df = pd.DataFrame(list(rows.values()))
+    if len(df):
+        df["_clean_last"] = ~df["trigger"].str.startswith("w/o")
+        df = df.sort_values(["model", "dataset", "recipe", "n_triggered", "_clean_last", "trigger"], kind="stable",
+                            ignore_index=True)
+        df = df.drop(columns=["_clean_last"])
+    return df
+
+
+def _fmt(v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return f"{v:.3f}" if abs(v) < 100 else f"{v:.1f}"
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    head = ["model", "dataset", "trigger", "recipe", "n (triggered)"] + [
+        f"{mode} {LABELS[m]}" for mode in MODES.values() for m in METRICS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in df.iterrows():
+        cells = [str(r["model"]), str(r["dataset"]), str(r["trigger"]), str(r["recipe"]),
+                 f'{r["n"]} ({r["n_triggered"]})']
+        cells += [_fmt(r.get(f"{mode}_{m}")) for mode in MODES.values() for m in METRICS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")
+
+
+def plot_cells(store: Store, out: Path) -> list[Path]:
+    """Achieved mean score shift versus alpha, one PNG per backdoor cell."""
+    from .backdoor import stored_shift_curve
+
+    cells = store.cells(status="done", kind="backdoor")
+    if not cells:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for cell in cells:
+        cfg, s = cell["config"], cell["summary"]
+        alphas, shift = stored_shift_curve(store.images(cell["key"]))
+        if not len(alphas):
+            continue
+        title = f'{cfg["model"]["name"]} / {s["attack"]} ({cfg["victim"]}) / trigger {cfg["trigger"]["name"]}'
+        fig, ax = plt.subplots(figsize=(4.5, 3.5), dpi=100)
+        ax.plot(alphas, cfg["delta_max"] * alphas, "k--", label="ideal: Delta_max * alpha")
+        ax.plot(alphas, shift, "o-", label=f"achieved (mMRA {s['mmra']:.2f})")
+        ax.axhline(0, color="grey", lw=0.5)
+        ax.set_xlabel("trigger strength alpha")
+        ax.set_ylabel("mean score shift y(alpha) - y0")
+        ax.set_title(title, fontsize=8)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = out / f'{_safe(cfg["model"]["name"])}-{_safe(s["attack"])}-{cfg["victim"]}-{cell["key"]}.png'
+        buf = __import__("io").BytesIO()
+        fig.savefig(buf, format="png")
+        plt.close(fig)
+        atomic_write_bytes(path, buf.getvalue())
+        written.append(path)
+    return written
+
+
+INTRO = """## Backdoor attacks (BAIQA Table 1)
+
+P = poison label, C = clean label.  Benign PLCC / SROCC / RMSE: the model
+on clean test images against MOS.  mMAE / mMRA: mean over alpha = +-0.1 ...
++-1.0 of the absolute error to the ideal shift Delta_max * alpha, and of the
+ratio of the achieved to the ideal shift (ideal mMRA = 1); PSNR (dB) of the
+triggered test images at alpha = 1.  `w/o (trigger)`:
+the same model and recipe trained on clean data, under the same trigger.
+Plots of the shift versus alpha: `backdoor/*.png`.
+"""
+
+
+def render_backdoor(store: Store, out_dir: str | Path) -> tuple[str, list[Path]]:
+    """Writes ``backdoor.csv`` and the plots; returns the Markdown section."""
+    out = Path(out_dir)
+    df = backdoor_table(store)
+    if not len(df):
+        return "", []
+    csv_path = out / "backdoor.csv"
+    atomic_write_bytes(csv_path, df.to_csv(index=False).encode())
+    plots = plot_cells(store, out / "backdoor")
+    return "\n" + INTRO + "\n" + to_markdown(df) + "\n", [csv_path, *plots]
+
+
+def print_summaries(summaries: list[dict]) -> None:
+    """The backdoor cells of a run, as a console table (``iqabench run``)."""
+    if not summaries:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="iqabench backdoor results (benign metrics on clean test images)")
+    for col in ("model", "attack", "victim", "trigger", "n", "PLCC", "SROCC", "RMSE", "mMAE", "mMRA", "PSNR@1"):
+        table.add_column(col)
+    for s in summaries:
+        table.add_row(s["spec"]["model"], s["attack"], s["victim"], s["trigger"], str(s["n"]),
+                      *(f"{s[k]:.4f}" for k in ("plcc", "srocc", "rmse", "mmae", "mmra")), f"{s['psnr']:.2f}")
+    Console().print(table)

@@ -1,0 +1,312 @@
+"""BAIQA backdoor machinery: poisoning, metrics, trigger search, the experiment."""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from backdoor_fixtures import TinyCNN, TinyNoise, TinyPlugin
+from models_for_tests import LinearScore
+from iqabench import backdoor as backdoor_core
+from iqabench import training
+from iqabench.backdoor import BackdoorContext
+from iqabench.backdoor_metrics import TEST_ALPHAS, evaluate_backdoor, shift_metrics
+from iqabench.contracts import IQAModel, Trigger
+from iqabench.errors import ParameterError
+from iqabench.hookspecs import hookimpl
+from iqabench.poisoning import PoisonedDataset, poison_indices
+from iqabench.store import Store
+from iqabench_plugins.backdoor import trigger_search
+from iqabench_plugins.backdoor.alphas import PAPER_PROBS, alpha_from_label, sample_alphas, shifted_labels
+from iqabench_plugins.backdoor.baiqa import BAIQACleanLabel, BAIQAPoisonLabel
+
+#: a trigger search small enough for a unit test
+TINY_SEARCH = dict(search_epochs=2, search_crops=2, search_crop=32, search_batch=16)
+
+
+class LinearPlugin:
+    @hookimpl
+    def register_models(self, register):
+        register(LinearScore)
+
+
+@pytest.fixture
+def tiny(plugin):
+    plugin(TinyPlugin(), "tiny-backdoor")
+    plugin(LinearPlugin(), "tiny-linear")
+    return TinyNoise()
+
+
+def context(dataset, **kw) -> BackdoorContext:
+    return BackdoorContext("test-tiny-cnn", {}, dataset, seed=0, **kw)
+
+
+# ------------------------------------------------------------ alpha sampling
+@pytest.mark.parametrize("strategy,probs", [("paper", PAPER_PROBS), ("equiprobable", (0.25,) * 4)])
+def test_discrete_sampling_levels_half_negated_and_distribution(strategy, probs):
+    n = 100_001
+    a = sample_alphas(strategy, n, torch.Generator().manual_seed(1)).numpy()
+    assert set(np.unique(np.abs(a))) <= {0.25, 0.5, 0.75, 1.0}
+    assert (a < 0).sum() == n // 2  # exactly half negated
+    freq = np.array([(np.abs(a) == m / 4).mean() for m in (1, 2, 3, 4)])
+    assert np.abs(freq - np.array(probs)).max() < 0.01  # 5 sigma at n = 1e5 is ~0.007
+    # the sign is independent of the level
+    for m in (1, 2, 3, 4):
+        assert abs((a[np.abs(a) == m / 4] < 0).mean() - 0.5) < 0.02
+
+
+def test_uniform_sampling_is_uniform_on_minus_one_one():
+    a = sample_alphas("uniform", 100_000, torch.Generator().manual_seed(2)).numpy()
+    assert a.min() >= -1 and a.max() <= 1
+    hist, _ = np.histogram(a, bins=10, range=(-1, 1))
+    assert np.abs(hist / a.size - 0.1).max() < 0.006
+
+
+def test_unknown_sampling_is_an_error():
+    with pytest.raises(ParameterError, match="nope"):
+        sample_alphas("nope", 3, torch.Generator())
+
+
+def test_label_shift_and_remark1_closed_form():
+    y = torch.tensor([10.0, 50.0, 90.0])
+    assert shifted_labels(y, torch.tensor([-1.0, 0.25, 1.0]), 40).tolist() == [-30.0, 60.0, 130.0]  # not clipped
+    assert alpha_from_label(y, 50.0, 40.0).tolist() == [-1.0, 0.0, 1.0]
+
+
+def test_poison_indices_ratio_and_determinism():
+    idx = poison_indices(1768, 0.2, seed=3)
+    assert len(idx) == round(0.2 * 1768) == len(set(idx))
+    assert idx == poison_indices(1768, 0.2, seed=3) and idx != poison_indices(1768, 0.2, seed=4)
+    with pytest.raises(ParameterError):
+        poison_indices(10, 0.0, 0)
+
+
+# --------------------------------------------------------------- poisoning
+def test_poison_label_subset_labels_and_images(tiny):
+    attack = BAIQAPoisonLabel(trigger="blended", profile="quick")
+    ctx = context(tiny)
+    trigger = attack.make_trigger(ctx)
+    poison = attack.poison(ctx, trigger, ctx.poison_items)
+    train = tiny.items("train")
+    assert len(poison.images) == round(0.2 * len(train))
+    mos = {it.name: it.mos for it in train}
+    for name, label in poison.labels.items():
+        assert label == pytest.approx(mos[name] + 40.0 * poison.alphas[name], abs=1e-9)
+        assert abs(poison.alphas[name]) in (0.25, 0.5, 0.75, 1.0)
+        clean = tiny.load(next(it for it in train if it.name == name)).unsqueeze(0)
+        assert torch.allclose(poison.images[name], trigger.apply(clean, poison.alphas[name])[0], atol=1e-6)
+    # the poisoned dataset serves exactly these images and labels, the rest untouched
+    ds = PoisonedDataset(tiny, "train", poison, "k")
+    for it in ds.items("train"):
+        if it.name in poison.images:
+            assert it.mos == poison.labels[it.name] and torch.equal(ds.load(it), poison.images[it.name])
+        else:
+            assert it.mos == mos[it.name] and torch.equal(ds.load(it), tiny.load(it))
+    assert [it.mos for it in ds.items("test")] == [it.mos for it in tiny.items("test")]
+
+
+def test_delta_max_scales_with_the_mos_range(tiny):
+    tiny.mos_range = (0.0, 1.0)  # Delta_max 40 on 0-100 -> 0.4 here; mean 0.5
+    ctx = context(tiny)
+    mos = torch.tensor([0.1, 0.9], dtype=torch.float64)
+    alphas, labels = BAIQAPoisonLabel(profile="quick").strengths(ctx, mos)
+    assert torch.allclose(labels, mos + 0.4 * alphas)
+    alphas_c, labels_c = BAIQACleanLabel(profile="quick").strengths(ctx, mos)
+    assert torch.allclose(alphas_c, torch.tensor([-1.0, 1.0], dtype=torch.float64)) and torch.equal(labels_c, mos)
+
+
+def test_clean_label_keeps_labels_and_stays_within_pgd_budget(tiny):
+    attack = BAIQACleanLabel(trigger="blended", profile="quick", pgd_iters=3, pgd_crops=2, pgd_crop=32)
+    ctx = context(tiny)
+    trigger = attack.make_trigger(ctx)
+    poison = attack.poison(ctx, trigger, ctx.poison_items)
+    moved = 0.0
+    for it in ctx.poison_items:
+        assert poison.labels[it.name] == it.mos  # labels untouched
+        assert poison.alphas[it.name] == pytest.approx((it.mos - 50.0) / 40.0)  # Remark 1
+        plain = trigger.apply(tiny.load(it).unsqueeze(0), poison.alphas[it.name])[0]
+        # blended is (1-w) x + w n with w = 0.1 alpha (alpha may be negative), so
+        # the PGD step (at most eps) shows as at most |1-w| eps
+        diff = (poison.images[it.name] - plain).abs().max().item()
+        assert diff <= abs(1 - 0.1 * poison.alphas[it.name]) * 2 / 255 + 1e-6
+        moved = max(moved, diff)
+    assert moved > 1 / 255  # the adversarial step happened
+    # alone (alpha 0: blended is the identity), the PGD step pulls the surrogate towards the mean score
+    x = torch.stack(ctx.load(ctx.poison_items))
+    adv = attack.poison_batch(ctx, trigger, x, torch.zeros(len(x)))
+    assert torch.equal(trigger.apply(x, 0.0), x)
+    with torch.no_grad():
+        before, after = (ctx.surrogate()(v).sub(50.0).pow(2).mean().item() for v in (x, adv))
+    assert after < before
+
+
+# ----------------------------------------------------------------- metrics
+def test_shift_metrics_hand_computed():
+    y0 = np.array([10.0, 20.0])
+    m = shift_metrics(y0, {0.5: np.array([30.0, 30.0]), -0.5: np.array([0.0, 10.0])}, 40.0)
+    # +0.5: ideal shift 20: |30-30|, |30-40| -> 5; shifts 20, 10 -> MRA 15/20
+    # -0.5: ideal shift -20: |0-(-10)|, |10-0| -> 10; shifts -10, -10 -> MRA 0.5
+    assert m["per_alpha"][0.5] == {"mae": 5.0, "mra": 0.75, "shift": 15.0}
+    assert m["per_alpha"][-0.5] == {"mae": 10.0, "mra": 0.5, "shift": -10.0}
+    assert m["mmae"] == 7.5 and m["mmra"] == 0.625
+
+
+class MeanScore(IQAModel):
+    name = "test-mean-score"
+    min_size = 1
+
+    def forward(self, x):
+        return 100 * x.mean((1, 2, 3))
+
+
+@dataclass
+class AddConstant(Trigger):
+    """x + c * alpha: moves MeanScore by exactly 100 c alpha (no clamping in [0.3, 0.7])."""
+
+    name = "test-add"
+    c: float = 0.2
+
+    def apply(self, x, alpha=1.0, clamp=True):
+        return (x + self.c * Trigger.alphas(alpha, x).view(-1, 1, 1, 1)).clamp(0, 1)
+
+
+class GreyLevels(TinyNoise):
+    def __init__(self):
+        super().__init__()
+        self._images = [torch.full((3, 16, 16), v) for v in torch.linspace(0.3, 0.7, len(self._images)).tolist()]
+
+
+def test_evaluate_backdoor_closed_form():
+    ds = GreyLevels()
+    items = ds.items("test")
+    out = evaluate_backdoor(MeanScore(), ds, items, AddConstant(c=0.2), delta_max=20.0, batch_size=5)
+    m = out["metrics"]
+    assert m["mmra"] == pytest.approx(1.0, abs=1e-5) and m["mmae"] == pytest.approx(0.0, abs=1e-3)
+    assert set(m["per_alpha"]) == set(TEST_ALPHAS) and len(TEST_ALPHAS) == 20
+    # half the ideal shift: MRA 0.5, MAE = |10 a| averaged over the alphas = 10 * 0.55
+    m2 = evaluate_backdoor(MeanScore(), ds, items, AddConstant(c=0.1), delta_max=20.0)["metrics"]
+    assert m2["mmra"] == pytest.approx(0.5, abs=1e-5) and m2["mmae"] == pytest.approx(5.5, abs=1e-3)
+    assert m2["psnr_alpha1"] == pytest.approx(20.0, abs=1e-3)  # a 0.1 offset everywhere: 20 dB
+    expected_y0 = np.array([100 * ds.load(it).mean().item() for it in items])
+    assert np.allclose(out["y0"], expected_y0)
+    # the trigger on a spread subset, the benign metrics on every image
+    sub = evaluate_backdoor(MeanScore(), ds, items, AddConstant(c=0.1), delta_max=20.0, trigger_images=4)
+    assert sub["subset"] == [0, 3, 6, 9] and len(sub["y"][1.0]) == 4 and len(sub["y0"]) == len(items)
+    assert sub["metrics"]["mmra"] == pytest.approx(0.5, abs=1e-5) and sub["metrics"]["n_triggered"] == 4
+    assert sub["metrics"]["benign"] == pytest.approx(m2["benign"])
+
+
+# ---------------------------------------------------------- trigger search
+def test_trigger_search_grows_the_pattern_up_to_its_psnr_bound():
+    """A linear model rewards trigger energy without limit: only the hinge
+    ``max(MSE, eps^2)`` stops the growth, at PSNR ``-20 log10 eps``."""
+    images = [TinyNoise().load(it) for it in TinyNoise().items("train")[:8]]
+    model = LinearScore(size=32).requires_grad_(False)
+    search = trigger_search.TriggerSearch(crop=32, crops=2, batch=16, epochs=10, lr=5.0)
+    start = trigger_search.trigger_psnr(trigger_search.TriggerSearch(epochs=0).fit(model, images), images)
+    psnr = trigger_search.trigger_psnr(search.fit(model, images), images)
+    assert search.psnr_bound == pytest.approx(30.069, abs=1e-3)
+    assert start > search.psnr_bound + 3  # U(-300, 300) starts well inside the budget
+    # soft bound: a little below is allowed (the released trigger: 29.8 dB for 30.07)
+    assert search.psnr_bound - 0.5 <= psnr <= search.psnr_bound + 1.0
+
+
+def test_optimised_trigger_is_a_cached_artifact_with_its_psnr(tiny, monkeypatch):
+    settings = dict(search_epochs=1, search_crops=1, search_crop=32, search_batch=16)
+    calls = []
+    fit = trigger_search.TriggerSearch.fit
+    monkeypatch.setattr(trigger_search.TriggerSearch, "fit", lambda self, *a, **k: calls.append(1) or fit(self, *a, **k))
+    ctx = context(tiny)
+    t1, info = BAIQAPoisonLabel(profile="quick", **settings).optimised_pattern(ctx)
+    assert info["psnr"] == pytest.approx(trigger_search.trigger_psnr(t1, ctx.load(ctx.poison_items)))
+    t2, info2 = BAIQAPoisonLabel(profile="quick", **settings).optimised_pattern(context(tiny))
+    assert len(calls) == 1 and torch.equal(t1, t2) and info2 == info  # trained once, then reused
+    BAIQAPoisonLabel(profile="quick", **{**settings, "search_seed": 1}).optimised_pattern(context(tiny))
+    assert len(calls) == 2  # another configuration is another artifact
+
+
+def test_clean_model_is_the_train_cache_or_matching_shipped_weights(tiny, monkeypatch):
+    ctx = context(tiny)
+    assert ctx._shipped_clean() is None  # the tiny model ships no weights
+    model, path = ctx.clean_model()
+    assert path.parent.name == "models"  # where `iqabench train` caches it
+    monkeypatch.setattr(TinyCNN, "pretrained_weights", lambda self: path)
+    assert context(tiny)._shipped_clean() == path  # same recipe, seed, data: reused
+    assert BackdoorContext("test-tiny-cnn", {}, tiny, seed=1)._shipped_clean() is None
+    assert BackdoorContext("test-tiny-cnn", {"width": 4}, tiny)._shipped_clean() is None
+
+
+# -------------------------------------------------------------- end to end
+def test_run_baiqa_p_end_to_end_stores_alpha_rows_and_board(tiny, invoke, tmp_path, monkeypatch):
+    monkeypatch.setenv("IQABENCH_CACHE", str(tmp_path / "cache"))  # nothing trained by other tests
+    trained = []
+    real = training.train_model
+    counting = lambda *a, **k: trained.append(1) or real(*a, **k)  # noqa: E731
+    monkeypatch.setattr(backdoor_core, "train_model", counting)
+    monkeypatch.setattr(training, "train_model", counting)
+    store_path, board = tmp_path / "store.sqlite", tmp_path / "board"
+    args = ["run", "-m", "test-tiny-cnn", "-d", "test-tiny-noise", "-a", "baiqa-p", "--profile", "quick",
+            "--store", str(store_path), "--leaderboard", str(board), "-q",
+            *[f"--param={k}={v}" for k, v in TINY_SEARCH.items()]]
+    result = invoke(args)
+    assert result.exit_code == 0, result.output
+    assert len(trained) == 3  # surrogate, victim, clean
+
+    store = Store(store_path)
+    cells = store.cells(kind="backdoor")
+    assert sorted(c["config"]["victim"] for c in cells) == ["backdoored", "clean"]
+    n_test = len(TinyNoise().items("test"))
+    for cell in cells:
+        rows = store.images(cell["key"])
+        assert len(rows) == 21 * n_test  # alpha 0 (benign) and the 20 test alphas, per image
+        assert sorted({r["bound"] for r in rows}) == sorted([0.0, *TEST_ALPHAS])
+        # the stored summary is what the stored rows give (recomputed independently)
+        by_alpha = {}
+        for r in rows:
+            by_alpha.setdefault(r["bound"], []).append(r)
+        benign = by_alpha.pop(0.0)
+        assert all(r["attacked"] == r["clean"] for r in benign)
+        per = [np.mean([abs(r["attacked"] - r["clean"] - 40 * a) for r in rs]) for a, rs in by_alpha.items()]
+        assert cell["summary"]["mmae"] == pytest.approx(np.mean(per))
+        srocc = pd.Series([r["clean"] for r in benign]).corr(pd.Series([json.loads(r["extra"])["mos"] for r in benign]),
+                                                               method="spearman")
+        assert cell["summary"]["srocc"] == pytest.approx(srocc)
+
+    table = pd.read_csv(board / "backdoor.csv")
+    assert list(table["trigger"]) == ["w/o (uap-dct)", "uap-dct"]
+    assert {"P_plcc", "P_srocc", "P_rmse", "P_mmae", "P_mmra", "C_mmra"} <= set(table.columns)
+    assert "Backdoor attacks" in (board / "README.md").read_text()
+    assert len(list((board / "backdoor").glob("*.png"))) == 2
+
+    # a rerun reuses every artifact and every finished cell
+    assert invoke(args).exit_code == 0 and len(trained) == 3
+    # and so does a defence asking for the same experiment by name
+    params = {"profile": "quick", **TINY_SEARCH}
+    setup = backdoor_core.prepare_named("baiqa-p", "test-tiny-cnn", "test-tiny-noise", params, show_progress=False)
+    assert len(trained) == 3
+    # evaluating on fewer images is a new cell, but the same victim
+    assert invoke([*args, "--param", "eval_images=5"]).exit_code == 0 and len(trained) == 3
+    assert len(Store(store_path).cells(kind="backdoor")) == 4
+    table = pd.read_csv(board / "backdoor.csv")  # a row pair per evaluation size
+    assert sorted(table["n_triggered"]) == [5, 5, n_test, n_test]
+    victim_cell = next(c for c in cells if c["config"]["victim"] == "backdoored")
+    assert str(setup.victim_path) == victim_cell["summary"]["artifact"]
+    again = evaluate_backdoor(setup.victim, setup.context.dataset, TinyNoise().items("test"), setup.trigger,
+                              setup.delta_max)["metrics"]
+    assert again["mmra"] == pytest.approx(victim_cell["summary"]["mmra"], abs=1e-6)
+
+
+def test_bad_backdoor_parameters_are_one_line_errors(tiny, invoke, tmp_path):
+    for model, param, culprit in (("test-tiny-cnn", "trigger=nope", "nope"), ("test-tiny-cnn", "sampling=nope", "nope"),
+                                  ("test-tiny-cnn", "profile=huge", "huge"), ("test-tiny-cnn", "eval_images=-1", "eval_images"),
+                                  ("test-tiny-cnn", "pattern=/no/such.npy", "/no/such.npy"),
+                                  ("test-linear", "ratio=0.2", "test-linear")):  # a model without a recipe
+        result = invoke(["run", "-m", model, "-d", "test-tiny-noise", "-a", "baiqa-p",
+                         "--param", param, "--store", str(tmp_path / "s.sqlite"), "--no-leaderboard"])
+        assert result.exit_code == 1 and culprit in result.output and "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
