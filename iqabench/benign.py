@@ -8,8 +8,6 @@ images a defence saw).
 """
 from __future__ import annotations
 
-from typing import Sequence
-
 import torch
 
 from .contracts import IQADataset, Item
@@ -31,26 +29,3 @@ def benign_items(dataset: IQADataset, fraction: float, seed: int, split: str = T
     k = max(1, round(fraction * len(items)))
     order = torch.randperm(len(items), generator=torch.Generator().manual_seed(seed))[:k]
     return [items[i] for i in sorted(order.tolist())]
-
-
-class SubsetDataset(IQADataset):
-    """A view of ``base`` whose only split, ``split``, holds ``items``."""
-
-    def __init__(self, base: IQADataset, items: Sequence[Item], split: str = TRAIN_SPLIT) -> None:
-        self.base, self._items, self._split = base, list(items), split
-        self.name = f"{base.name}[{len(self._items)} benign]"
-        self.mos_range = base.mos_range
-
-    def splits(self) -> list[str]:
-        return [self._split]
-
-    def items(self, split: str) -> Sequence[Item]:
-        if split != self._split:
-            raise DatasetError(f"dataset {self.name!r} has no split {split!r} (splits: {self._split})")
-        return self._items
-
-    def load(self, item: Item) -> torch.Tensor:
-        return self.base.load(item)
-
-    def fingerprint(self) -> str:
-        return f"{self.base.fingerprint()}:{','.join(it.name for it in self._items)}"

@@ -67,7 +67,8 @@ class Poison:
 
 class SubsetDataset(IQADataset):
     """``base`` with ``split`` restricted to the items named in ``names``
-    (the surrogate is trained on the poison subset only)."""
+    (the BAIQA surrogate trains on the poison subset, fine-tuning on the
+    defender's benign part)."""
 
     def __init__(self, base: IQADataset, split: str, names: Sequence[str]) -> None:
         self.base, self.split, self.names = base, split, frozenset(names)

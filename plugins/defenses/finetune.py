@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from iqabench.benign import SubsetDataset, benign_items
+from iqabench.benign import TRAIN_SPLIT, benign_items
 from iqabench.contracts import Defense, IQADataset, IQAModel
 from iqabench.errors import ParameterError
+from iqabench.poisoning import SubsetDataset
 
 from .common import model_recipe
 
@@ -44,6 +45,7 @@ class FineTune(Defense):
 
         items = benign_items(dataset, self.fraction, seed)
         recipe = model_recipe(model, self.profile, self.epochs, self.name)
-        summary = train_model(model, SubsetDataset(dataset, items), recipe, seed, device, progress)
+        benign = SubsetDataset(dataset, TRAIN_SPLIT, [it.name for it in items])
+        summary = train_model(model, benign, recipe, seed, device, progress)
         return {"benign_images": len(items), "epochs": summary["epochs"],
                 "final_train_loss": summary["loss_history"][-1], "train_time_s": round(summary["train_time_s"], 1)}
