@@ -156,3 +156,35 @@ def test_board_renders_the_backdoor_defense_table_and_the_pruning_curve(tmp_path
     table1 = pd.read_csv(tmp_path / "board" / "backdoor.csv")  # Table 1: the undefended victims only
     assert len(table1) == 1 and (table1["P_mmra"][0], table1["C_mmra"][0]) == (0.9, 0.8)
 
+
+# ------------------------------------------------------------------ suite
+def test_the_backdoor_defenses_suite_reuses_the_leaderboard_cell_and_sweeps_the_pruning_rate():
+    from iqabench.suite import expand, load_suite
+
+    data, _ = load_suite("backdoor-defenses")
+    cells = expand(data, "backdoor-defenses")
+    # `iqabench run -m cnniqa -a baiqa-p`, as the leaderboard's backdoor cells were run: the same keys
+    plain = CellSpec("cnniqa", "embedded", "baiqa-p")
+    assert [c for c in cells if c.defense == "none"] == [plain]
+    assert [(c.defense, c.defense_params) for c in cells if c.defense != "none"] == [
+        ("finetune", {"profile": "quick"}), *[("prune", {"rate": r / 10}) for r in range(1, 7)]]
+    assert all({**c.__dict__, "defense": "none", "defense_params": {}} == plain.__dict__ for c in cells)
+
+
+def test_the_backdoor_defenses_suite_runs_end_to_end_on_a_tiny_model(tiny, invoke, tmp_path):
+    """The shipped suite file, with the tiny model, data and trigger search swapped in."""
+    from iqabench.plugins import suites
+
+    text = suites()["backdoor-defenses"][0]
+    text = text.replace('["cnniqa"]', '["test-tiny-cnn"]').replace('["embedded"]', '["test-tiny-noise"]')
+    text += "\n[params.baiqa-p]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in TINY.items())
+    (tmp_path / "suite.toml").write_text(text)
+    board = tmp_path / "board"
+    result = invoke(["run", "--suite", str(tmp_path / "suite.toml"), "--store", str(tmp_path / "s.sqlite"),
+                     "--leaderboard", str(board), "-q"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(board / "backdoor_defenses.csv")
+    rates = [f"prune rate={r / 10:g}" for r in range(1, 7)]
+    assert list(table["defense"]) == ["none", "finetune profile=quick", *rates]
+    assert np.isfinite(table[["plcc", "srocc", "rmse", "mmae", "mmra"]].to_numpy()).all()
+    assert len(list((board / "backdoor").glob("*-pruning-*.png"))) == 1
