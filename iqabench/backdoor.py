@@ -20,6 +20,11 @@ is the same for every attack and every trainable model:
    and stored per image and per alpha (one store cell each; the trigger on
    ``attack.eval_images`` test images, 0 = all, the benign metrics on all).
 
+With a defence (``--defense``), :func:`defended_victim` applies it where a
+defender would -- to the trained victim with clean data (post-training) or
+to the victim's training on the poisoned split (training-time) -- and the
+defended victim is one more cell, keyed apart from the undefended ones.
+
 ``attack.profile`` (``quick`` | ``default`` | ``paper``) picks the model's
 recipe of that name (falling back to ``default`` when the model has none)
 for the surrogate, the victim and the clean model.
@@ -211,6 +216,36 @@ class BackdoorContext:
 
 # ---------------------------------------------------------- the experiment
 @dataclass
+class BackdoorPlan:
+    """An experiment up to the victim's training: context, trigger, poisoning.
+
+    What the plain victim and a victim trained under a training-time defence
+    are both made from.  ``poisoned()`` builds the poisoned training data
+    (possibly expensive: C-BAIQA runs PGD per image), so it is only called
+    when a model is actually trained, never on a cache hit.
+    """
+
+    trigger: Trigger
+    trigger_identity: dict
+    delta_max: float  # in the dataset's MOS units
+    context: BackdoorContext
+    poison_cfg: dict
+    poisoned: Callable[[], IQADataset]
+    timings: dict
+
+    def victim_config(self) -> dict:
+        """What the victim depends on (its artifact key, and that of a defended victim)."""
+        return {**self.context.identity(), "role": "victim", "poison": self.poison_cfg}
+
+    def train_victim(self) -> tuple[IQAModel, Path]:
+        """The victim trained on the poisoned split with the model's recipe (cached)."""
+        t0 = time.perf_counter()
+        out = self.context.train_cached("victim", self.poisoned, {"poison": self.poison_cfg})
+        self.timings["victim_s"] = time.perf_counter() - t0
+        return out
+
+
+@dataclass
 class BackdoorSetup:
     """A prepared experiment: what a defence needs to re-evaluate a victim."""
 
@@ -225,10 +260,10 @@ class BackdoorSetup:
     timings: dict
 
 
-def prepare_backdoor(attack: BackdoorAttack, attack_name: str, model_name: str, model_params: dict,
-                     dataset: IQADataset, seed: int = 0, device: str = "cpu", bar=None,
-                     show_progress: bool = True) -> BackdoorSetup:
-    """Trigger, poisoned victim and clean model (each cached)."""
+def plan_backdoor(attack: BackdoorAttack, attack_name: str, model_name: str, model_params: dict,
+                  dataset: IQADataset, seed: int = 0, device: str = "cpu", bar=None,
+                  show_progress: bool = True) -> BackdoorPlan:
+    """Context and trigger (cached) and the poisoning, not yet run."""
     times: dict[str, float] = {}
     start = time.perf_counter()
     ctx = BackdoorContext(model_name, model_params, dataset, seed, device, attack.profile, attack.ratio,
@@ -247,14 +282,20 @@ def prepare_backdoor(attack: BackdoorAttack, attack_name: str, model_name: str, 
         times["poison_s"] = time.perf_counter() - t0
         return PoisonedDataset(dataset, ctx.split, poison, poison_key)
 
+    return BackdoorPlan(trigger, trigger_id, attack.delta_max * ctx.delta_scale, ctx, poison_cfg, poisoned, times)
+
+
+def prepare_backdoor(attack: BackdoorAttack, attack_name: str, model_name: str, model_params: dict,
+                     dataset: IQADataset, seed: int = 0, device: str = "cpu", bar=None,
+                     show_progress: bool = True) -> BackdoorSetup:
+    """Trigger, poisoned victim and clean model (each cached)."""
+    plan = plan_backdoor(attack, attack_name, model_name, model_params, dataset, seed, device, bar, show_progress)
+    victim, victim_path = plan.train_victim()
     t0 = time.perf_counter()
-    victim, victim_path = ctx.train_cached("victim", poisoned, {"poison": poison_cfg})
-    times["victim_s"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    clean, clean_path = ctx.clean_model()
-    times["clean_s"] = time.perf_counter() - t0
-    return BackdoorSetup(victim, victim_path, clean, clean_path, trigger, trigger_id,
-                         attack.delta_max * ctx.delta_scale, ctx, times)
+    clean, clean_path = plan.context.clean_model()
+    plan.timings["clean_s"] = time.perf_counter() - t0
+    return BackdoorSetup(victim, victim_path, clean, clean_path, plan.trigger, plan.trigger_identity,
+                         plan.delta_max, plan.context, plan.timings)
 
 
 def prepare_named(attack: str, model: str, dataset: str, attack_params: dict | None = None,
@@ -301,31 +342,33 @@ def image_rows(result: dict) -> list[list[dict]]:
 
 
 def run_backdoor_cell(runner, spec, attack: BackdoorAttack, run_id: str, manifest: dict, bar) -> list[dict]:
-    """The runner's branch for ``kind == "backdoor"``: two cells, the clean
-    model ("w/o") and the backdoored victim, each evaluated under the trigger."""
+    """The runner's branch for ``kind == "backdoor"``.
+
+    Undefended (``spec.defense == "none"``): two cells, the clean model
+    ("w/o") and the backdoored victim, each evaluated under the trigger.
+    Defended: one cell, the victim as the defender leaves it (see
+    :func:`defended_victim`); its configuration names the defence, so it
+    never collides with the undefended cells, whose keys stay as they were.
+    """
+    from .defended import NONE
+
     dataset = runner.dataset(spec)
     items = spread([it for it in dataset.items(spec.split) if it.mos is not None], spec.limit)
     if not items:
         raise DatasetError(f"dataset {spec.dataset!r}: split {spec.split!r} has no labelled images")
+    if spec.defense != NONE:
+        plan = plan_backdoor(attack, spec.attack, spec.model, spec.model_params, dataset, spec.seed,
+                             runner.device, bar, runner.show_progress)
+        model, path, defense = defended_victim(plan, spec, runner.device, bar, runner.show_progress)
+        cfg = {**_victim_config(spec, attack, dataset, plan, path), "defense": defense}
+        label = f"{spec.model} x {spec.attack} (backdoored +{spec.defense}) on {spec.dataset}/{spec.split}"
+        return [_evaluate_and_store(runner, cfg, model, path, dataset, items, plan, spec, run_id, manifest, bar,
+                                    label)]
     setup = prepare_backdoor(attack, spec.attack, spec.model, spec.model_params, dataset, spec.seed,
                              runner.device, bar, runner.show_progress)
-    ctx = setup.context
-    base = {
-        "kind": "backdoor",
-        "dataset": {"name": spec.dataset, "params": spec.dataset_params, "split": spec.split,
-                    "limit": spec.limit, "fingerprint": dataset.fingerprint()},
-        "defense": None, "seed": spec.seed, "batch_size": spec.batch_size,
-        "trigger": setup.trigger_identity, "delta_max": setup.delta_max, "alphas": list(TEST_ALPHAS),
-        "trigger_images": int(getattr(attack, "eval_images", 0) or 0),
-    }
-    model_cfg = {"name": spec.model, "params": ctx.resolved_params, "recipe_profile": ctx.recipe_profile,
-                 "recipe": asdict(ctx.recipe)}
-    clean_cfg = {**base, "victim": "clean", "attack": {"name": "w/o", "trigger": setup.trigger_identity["name"]},
-                 "model": {**model_cfg, "weights": _weights_id(setup.clean_path)}}
-    victim_cfg = {**base, "victim": "backdoored",
-                  "attack": {"name": spec.attack, "params": attack.params, "label_mode": attack.label_mode,
-                             "trigger": setup.trigger_identity["name"]},
-                  "model": {**model_cfg, "weights": _weights_id(setup.victim_path)}}
+    victim_cfg = _victim_config(spec, attack, dataset, setup, setup.victim_path)
+    clean_cfg = {**victim_cfg, "victim": "clean", "attack": {"name": "w/o", "trigger": setup.trigger_identity["name"]},
+                 "model": {**victim_cfg["model"], "weights": _weights_id(setup.clean_path)}}
     out = []
     for cfg, model, path in ((clean_cfg, setup.clean, setup.clean_path), (victim_cfg, setup.victim, setup.victim_path)):
         label = f"{spec.model} x {cfg['attack']['name']} ({cfg['victim']}) on {spec.dataset}/{spec.split}"
@@ -334,12 +377,72 @@ def run_backdoor_cell(runner, spec, attack: BackdoorAttack, run_id: str, manifes
     return out
 
 
+def _victim_config(spec, attack: BackdoorAttack, dataset: IQADataset, setup: BackdoorPlan | BackdoorSetup,
+                   weights: Path) -> dict:
+    """The undefended victim cell's configuration (its key must not change:
+    stored results rely on it); the clean and defended cells derive from it."""
+    ctx = setup.context
+    return {
+        "kind": "backdoor",
+        "dataset": {"name": spec.dataset, "params": spec.dataset_params, "split": spec.split,
+                    "limit": spec.limit, "fingerprint": dataset.fingerprint()},
+        "defense": None, "seed": spec.seed, "batch_size": spec.batch_size,
+        "trigger": setup.trigger_identity, "delta_max": setup.delta_max, "alphas": list(TEST_ALPHAS),
+        "trigger_images": int(getattr(attack, "eval_images", 0) or 0),
+        "victim": "backdoored",
+        "attack": {"name": spec.attack, "params": attack.params, "label_mode": attack.label_mode,
+                   "trigger": setup.trigger_identity["name"]},
+        "model": {"name": spec.model, "params": ctx.resolved_params, "recipe_profile": ctx.recipe_profile,
+                  "recipe": asdict(ctx.recipe), "weights": _weights_id(weights)},
+    }
+
+
+def defended_victim(plan: BackdoorPlan, spec, device: str = "cpu", bar=None,
+                    progress: bool = True) -> tuple[IQAModel, Path, dict]:
+    """The victim defended where a defender would defend it (cached under ``cache_dir("defended")``).
+
+    A post-training defence (fine-tuning, pruning) gets the trained victim
+    and the CLEAN dataset -- the defender's own benign data, of which it
+    takes its benign fraction of the train split; keyed by the victim's
+    weights digest, the data, the defence and the seed.  A training-time
+    defence (NT) replaces the victim's training: a fresh model trained on
+    the poisoned split with the defence's loss and its own recipe
+    (``profile``/``epochs``), keyed by the victim's configuration plus the
+    defence.  Returns the model, its weights path and the cell's
+    ``"defense"`` entry.
+    """
+    from .defended import _recipe_of, build_defense, cached_defense, defended_artifact
+
+    defense = build_defense(spec.defense, spec.defense_params)
+    t0 = time.perf_counter()
+    with paused(bar):
+        if defense.kind == "training":
+            def fresh() -> IQAModel:
+                return build_model(spec.model, spec.model_params, "random", device, spec.seed)
+
+            def start() -> IQAModel:  # only on a cache miss
+                console.print(f"[dim]training victim {spec.model} under {spec.defense} on the poisoned split[/dim]")
+                return fresh()
+
+            config = {"victim": plan.victim_config(), "seed": spec.seed, "recipe": _recipe_of(fresh(), defense),
+                      "defense": {"name": spec.defense, "params": defense.params}}
+            model, path = cached_defense(defense, spec.model, spec.model_params, config, start, plan.poisoned,
+                                         spec.seed, device, progress, info={"victim": config["victim"]})
+        else:
+            _, victim_path = plan.train_victim()
+            model, path = defended_artifact(spec.model, spec.model_params, str(victim_path), plan.context.dataset,
+                                            spec.defense, spec.defense_params, spec.seed, device, progress)
+    plan.timings["defense_s"] = time.perf_counter() - t0
+    model.requires_grad_(False)
+    return model, path, {"name": spec.defense, "params": defense.params, "kind": defense.kind}
+
+
 def _weights_id(path: Path) -> str:
     return f"{path.name} (sha256:{file_digest(path)})"
 
 
-def _evaluate_and_store(runner, config, model, path, dataset, items, setup: BackdoorSetup, spec, run_id, manifest,
-                        bar, label) -> dict:
+def _evaluate_and_store(runner, config, model, path, dataset, items, setup: BackdoorPlan | BackdoorSetup, spec,
+                        run_id, manifest, bar, label) -> dict:
     store = runner.store
     key = config_key(config)
     manifest["cells"].append({"key": key, "config": config})
@@ -362,7 +465,8 @@ def _evaluate_and_store(runner, config, model, path, dataset, items, setup: Back
         "mmae": m["mmae"], "mmra": m["mmra"], "psnr": m.get("psnr_alpha1"),
         "per_alpha": {f"{a:+.1f}": v for a, v in m["per_alpha"].items()},
         "delta_max": m["delta_max"], "n": m["n"], "n_triggered": m["n_triggered"], "artifact": str(path),
-        "trigger_identity": config["trigger"], "timings": {**setup.timings, "eval_s": time.perf_counter() - t0},
+        "trigger_identity": config["trigger"], "defense": config["defense"],
+        "timings": {**setup.timings, "eval_s": time.perf_counter() - t0},
         "spec": asdict(spec),
     }
     store.finish_cell(key, summary)

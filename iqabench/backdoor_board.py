@@ -5,7 +5,9 @@ same model trained on clean data, under the same trigger); per label mode
 (poison label ``P``, clean label ``C``) the benign PLCC / SROCC / RMSE on
 clean test images, mMAE and mMRA.  One PNG per cell plots the achieved mean
 score shift against alpha beside the ideal line ``Delta_max * alpha``.
-A pure function of the store, like the rest of the leaderboard.
+Defended victims are left out here: they are the backdoor x defence
+section (:mod:`iqabench.backdoor_defense_board`).  A pure function of the
+store, like the rest of the leaderboard.
 """
 from __future__ import annotations
 
@@ -23,10 +25,15 @@ MODES = {"poison": "P", "clean": "C"}
 LABELS = {"plcc": "PLCC", "srocc": "SROCC", "rmse": "RMSE", "mmae": "mMAE", "mmra": "mMRA", "psnr": "PSNR"}
 
 
+def undefended_cells(store: Store) -> list[dict]:
+    """Finished backdoor cells without a defence: Table 1 and its alpha plots."""
+    return [c for c in store.cells(status="done", kind="backdoor") if not c["config"].get("defense")]
+
+
 def backdoor_table(store: Store) -> pd.DataFrame:
     """Table 1: rows model x dataset x trigger, columns ``P_<metric>`` / ``C_<metric>``."""
     rows: dict[tuple, dict] = {}
-    for cell in store.cells(status="done", kind="backdoor"):
+    for cell in undefended_cells(store):
         cfg, s = cell["config"], cell["summary"]
         trigger = cfg["trigger"]["name"]
         dataset = f'{cfg["dataset"]["name"]}/{cfg["dataset"]["split"]}'
@@ -73,10 +80,10 @@ def _safe(text: str) -> str:
 
 
 def plot_cells(store: Store, out: Path) -> list[Path]:
-    """Achieved mean score shift versus alpha, one PNG per backdoor cell."""
+    """Achieved mean score shift versus alpha, one PNG per undefended backdoor cell."""
     from .backdoor import stored_shift_curve
 
-    cells = store.cells(status="done", kind="backdoor")
+    cells = undefended_cells(store)
     if not cells:
         return []
     import matplotlib
@@ -123,15 +130,18 @@ Plots of the shift versus alpha: `backdoor/*.png`.
 
 
 def render_backdoor(store: Store, out_dir: str | Path) -> tuple[str, list[Path]]:
-    """Writes ``backdoor.csv`` and the plots; returns the Markdown section."""
+    """Writes ``backdoor.csv``, the plots and the backdoor x defence files; returns the Markdown sections."""
+    from .backdoor_defense_board import render_backdoor_defenses
+
     out = Path(out_dir)
     df = backdoor_table(store)
-    if not len(df):
-        return "", []
-    csv_path = out / "backdoor.csv"
-    atomic_write_bytes(csv_path, df.to_csv(index=False).encode())
-    plots = plot_cells(store, out / "backdoor")
-    return "\n" + INTRO + "\n" + to_markdown(df) + "\n", [csv_path, *plots]
+    md, files = "", []
+    if len(df):
+        csv_path = out / "backdoor.csv"
+        atomic_write_bytes(csv_path, df.to_csv(index=False).encode())
+        md, files = "\n" + INTRO + "\n" + to_markdown(df) + "\n", [csv_path, *plot_cells(store, out / "backdoor")]
+    defended_md, defended_files = render_backdoor_defenses(store, out)
+    return md + defended_md, files + defended_files
 
 
 def print_summaries(summaries: list[dict]) -> None:
@@ -145,6 +155,8 @@ def print_summaries(summaries: list[dict]) -> None:
     for col in ("model", "attack", "victim", "trigger", "n", "PLCC", "SROCC", "RMSE", "mMAE", "mMRA", "PSNR@1"):
         table.add_column(col)
     for s in summaries:
-        table.add_row(s["spec"]["model"], s["attack"], s["victim"], s["trigger"], str(s["n"]),
+        defense = s["spec"].get("defense", "none")
+        victim = s["victim"] + (f" +{defense}" if defense != "none" else "")
+        table.add_row(s["spec"]["model"], s["attack"], victim, s["trigger"], str(s["n"]),
                       *(f"{s[k]:.4f}" for k in ("plcc", "srocc", "rmse", "mmae", "mmra")), f"{s['psnr']:.2f}")
     Console().print(table)

@@ -21,6 +21,7 @@ with their own starting model and data, and key the result themselves::
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -86,20 +87,50 @@ def defended_model(model_name: str, model_params: dict[str, Any], weights: str, 
     The returned model carries ``model.defense`` (name, kind, params, the
     artifact key) for cell configurations and the leaderboard.
     """
+    return defended_artifact(model_name, model_params, weights, dataset, defense_name, defense_params, seed,
+                             device, progress, force)[0]
+
+
+def defended_artifact(model_name: str, model_params: dict[str, Any], weights: str, dataset: IQADataset,
+                      defense_name: str, defense_params: dict[str, Any], seed: int = 0, device: str = "cpu",
+                      progress: bool = True, force: bool = False) -> tuple[IQAModel, Path]:
+    """:func:`defended_model` and the path of its cached weights (for callers that record it).
+
+    A training-time defence trains a fresh model on ``dataset``; a
+    post-training one transforms ``weights`` using ``dataset``'s benign
+    ``train`` split.  Keyed by the start model (with its weights' digest),
+    the data, the seed, the defence and the recipe it follows.
+    """
     defense = build_defense(defense_name, defense_params)
     start = build_model(model_name, model_params, "random" if defense.kind == "training" else weights, device, seed)
     config = {
         "model": model_identity(start), "dataset": dataset.fingerprint(), "seed": seed,
         "defense": {"name": defense_name, "params": defense.params}, "recipe": _recipe_of(start, defense),
     }
-    key = config_key(config)
-    path = cache_dir("defended") / f"{model_name}-{defense_name}-{key}.safetensors"
+    return cached_defense(defense, model_name, model_params, config, lambda: start, lambda: dataset, seed,
+                          device, progress, force, info={"start": model_identity(start), "recipe": config["recipe"]})
+
+
+def cached_defense(defense: Defense, model_name: str, model_params: dict[str, Any], config: dict,
+                   start: Callable[[], IQAModel], data: Callable[[], IQADataset], seed: int = 0,
+                   device: str = "cpu", progress: bool = True, force: bool = False,
+                   info: dict | None = None) -> tuple[IQAModel, Path]:
+    """``defense`` applied once to ``start()`` with ``data()`` and cached under ``config``'s key.
+
+    The caller's ``config`` says what the result depends on (start weights,
+    data, seed, and ``"defense": {"name": registered name, "params": ...}``,
+    whose name also names the file); ``start`` and ``data`` are only called on a cache
+    miss, so a rerun neither rebuilds expensive data (e.g. poisoned images)
+    nor retrains.  Returns the loaded defended model -- carrying
+    ``model.defense`` for cell configurations -- and its weights path.
+    """
+    name, key = config["defense"]["name"], config_key(config)
+    path = cache_dir("defended") / f"{model_name}-{name}-{key}.safetensors"
     if force or not (path.exists() and card_path(path).exists()):
-        apply_defense(defense, start, dataset, seed, path, device, progress,
-                      info={"start": model_identity(start), "recipe": config["recipe"]})
+        apply_defense(defense, start(), data(), seed, path, device, progress, info=info)
     model = build_model(model_name, model_params, str(path), device, seed)
-    model.defense = {"name": defense_name, "kind": defense.kind, "params": defense.params, "artifact": key}
-    return model
+    model.defense = {"name": name, "kind": defense.kind, "params": defense.params, "artifact": key}
+    return model, path
 
 
 def parse_defense_params(pairs: dict[str, Any], defenses: list[str]) -> dict[str, dict[str, Any]]:

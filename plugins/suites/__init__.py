@@ -16,3 +16,8 @@ def register_suites(register):
         files(__name__).joinpath("defenses.toml").read_text(),
         "Default model x {none, nt, nt lam=0, finetune, prune} x {fgsm, ifgsm}: the attack x defence matrix.",
     )
+    register(
+        "backdoor-defenses",
+        files(__name__).joinpath("backdoor-defenses.toml").read_text(),
+        "P-BAIQA on the default model x {none, finetune, prune 0.1-0.6}: the backdoor x defence table and curves.",
+    )
