@@ -427,11 +427,13 @@ def defended_victim(plan: BackdoorPlan, spec, device: str = "cpu", bar=None,
             config = {"victim": plan.victim_config(), "seed": spec.seed, "recipe": _recipe_of(fresh(), defense),
                       "defense": {"name": spec.defense, "params": defense.params}}
             model, path = cached_defense(defense, spec.model, spec.model_params, config, start, plan.poisoned,
-                                         spec.seed, device, progress, info={"victim": config["victim"]})
+                                         spec.seed, device, progress, info={"victim": config["victim"]},
+                                         score_range=False)
         else:
             _, victim_path = plan.train_victim()
             model, path = defended_artifact(spec.model, spec.model_params, str(victim_path), plan.context.dataset,
-                                            spec.defense, spec.defense_params, spec.seed, device, progress)
+                                            spec.defense, spec.defense_params, spec.seed, device, progress,
+                                            score_range=False)
     plan.timings["defense_s"] = time.perf_counter() - t0
     model.requires_grad_(False)
     return model, path, {"name": spec.defense, "params": defense.params, "kind": defense.kind}

@@ -57,8 +57,10 @@ def _recipe_of(model: IQAModel, defense: Defense) -> dict | None:
 
 
 def apply_defense(defense: Defense, model: IQAModel, dataset: IQADataset, seed: int, path: Path,
-                  device: str = "cpu", progress: bool = True, info: dict | None = None) -> dict:
-    """Run ``defense`` on ``model`` (changed in place) and save weights + card at ``path``.
+                  device: str = "cpu", progress: bool = True, info: dict | None = None,
+                  score_range: bool = True) -> dict:
+    """Run ``defense`` on ``model`` (changed in place) and save weights + card at ``path``
+    (``score_range``: see :func:`iqabench.training.save_with_card`).
 
     ``model`` is a fresh model for a training-time defence and the trained
     (possibly backdoored) model for a post-training one; ``dataset`` is the
@@ -76,7 +78,7 @@ def apply_defense(defense: Defense, model: IQAModel, dataset: IQADataset, seed: 
         "seed": seed, **(info or {}),
         "defense": {"name": defense.name, "kind": defense.kind, "params": getattr(defense, "params", {}),
                     "summary": summary},
-    })
+    }, score_range=score_range)
 
 
 def defended_model(model_name: str, model_params: dict[str, Any], weights: str, dataset: IQADataset,
@@ -93,7 +95,7 @@ def defended_model(model_name: str, model_params: dict[str, Any], weights: str, 
 
 def defended_artifact(model_name: str, model_params: dict[str, Any], weights: str, dataset: IQADataset,
                       defense_name: str, defense_params: dict[str, Any], seed: int = 0, device: str = "cpu",
-                      progress: bool = True, force: bool = False) -> tuple[IQAModel, Path]:
+                      progress: bool = True, force: bool = False, score_range: bool = True) -> tuple[IQAModel, Path]:
     """:func:`defended_model` and the path of its cached weights (for callers that record it).
 
     A training-time defence trains a fresh model on ``dataset``; a
@@ -108,13 +110,14 @@ def defended_artifact(model_name: str, model_params: dict[str, Any], weights: st
         "defense": {"name": defense_name, "params": defense.params}, "recipe": _recipe_of(start, defense),
     }
     return cached_defense(defense, model_name, model_params, config, lambda: start, lambda: dataset, seed,
-                          device, progress, force, info={"start": model_identity(start), "recipe": config["recipe"]})
+                          device, progress, force, info={"start": model_identity(start), "recipe": config["recipe"]},
+                          score_range=score_range)
 
 
 def cached_defense(defense: Defense, model_name: str, model_params: dict[str, Any], config: dict,
                    start: Callable[[], IQAModel], data: Callable[[], IQADataset], seed: int = 0,
                    device: str = "cpu", progress: bool = True, force: bool = False,
-                   info: dict | None = None) -> tuple[IQAModel, Path]:
+                   info: dict | None = None, score_range: bool = True) -> tuple[IQAModel, Path]:
     """``defense`` applied once to ``start()`` with ``data()`` and cached under ``config``'s key.
 
     The caller's ``config`` says what the result depends on (start weights,
@@ -127,7 +130,7 @@ def cached_defense(defense: Defense, model_name: str, model_params: dict[str, An
     name, key = config["defense"]["name"], config_key(config)
     path = cache_dir("defended") / f"{model_name}-{name}-{key}.safetensors"
     if force or not (path.exists() and card_path(path).exists()):
-        apply_defense(defense, start(), data(), seed, path, device, progress, info=info)
+        apply_defense(defense, start(), data(), seed, path, device, progress, info=info, score_range=score_range)
     model = build_model(model_name, model_params, str(path), device, seed)
     model.defense = {"name": name, "kind": defense.kind, "params": defense.params, "artifact": key}
     return model, path

@@ -336,15 +336,24 @@ def train_and_save(
 
 
 def save_with_card(model: IQAModel, dataset: IQADataset, path: Path, device: str = "cpu",
-                   info: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Score the test split, save the weights and a model card (``info`` merged in)."""
+                   info: dict[str, Any] | None = None, score_range: bool = True) -> dict[str, Any]:
+    """Score the test split, save the weights and a model card (``info`` merged in).
+
+    ``score_range=False`` leaves the fixed clean range out of the card: it
+    costs a prediction of every image of every split, which models that
+    only the backdoor metrics use (no normalisation) do not need, and
+    :func:`iqabench.models.ensure_score_range` still derives it on demand.
+    """
     path = Path(path)
     splits = dataset.splits()
     test = TEST_SPLIT if TEST_SPLIT in splits else splits[-1]
     pred, mos, _ = evaluate(model, dataset, test, device)
     metrics = correlations(pred, mos)
-    all_items = [it for s in splits for it in dataset.items(s)]
-    everything = predict(model, dataset, all_items, device)
+    ranged = {}
+    if score_range:
+        others = [it for s in splits for it in dataset.items(s) if s != test or it.mos is None]
+        everything = np.concatenate([np.asarray(pred, dtype=float), predict(model, dataset, others, device)])
+        ranged = {"score_range": [float(everything.min()), float(everything.max())]}
     card = {
         "model": model.name,
         "params": getattr(model, "params", None) or model_params(model),
@@ -353,7 +362,7 @@ def save_with_card(model: IQAModel, dataset: IQADataset, path: Path, device: str
         "device": device,
         **(info or {}),
         "test": {"split": test, "n": len(mos), **metrics},
-        "score_range": [float(everything.min()), float(everything.max())],
+        **ranged,
         "torch": torch.__version__,
     }
     save_state(path, model.state_dict(), metadata={"model": model.name, "dataset": dataset.fingerprint()})

@@ -13,10 +13,10 @@ from iqabench.errors import ModelError
 from iqabench_plugins.datasets import embedded as E
 from iqabench_plugins.models.cnniqa import CNNIQA, WEIGHTS_FILE
 
-#: The issue's target is 0.85; the shipped weights reach 0.82 (see the
-#: model card).  What is asserted here: the network learned (an untrained
-#: network scores ~0) and the card's figure is reproduced independently.
-LEARNED_FLOOR = 0.8
+#: The project's target for the default model on the embedded test split
+#: (an untrained network scores ~0); the card's figure is also reproduced
+#: independently from freshly generated test images.
+LEARNED_FLOOR = 0.85
 
 
 @pytest.fixture(scope="module")

@@ -270,16 +270,18 @@ def test_nt_at_zero_weight_through_the_harness_is_the_plainly_trained_model(plug
         assert torch.equal(v, zero.state_dict()[k]), k
 
 
-def test_the_defenses_suite_pairs_nt_with_its_zero_weight_baseline():
+def test_the_default_suite_pairs_nt_with_its_zero_weight_baseline():
     from iqabench.runner import adversarial_attacks_for
     from iqabench.suite import expand, load_suite
 
-    data, _ = load_suite("defenses")
-    cells = expand(data, "defenses", adversarial_attacks_for)
+    data, _ = load_suite("default")
+    cells = expand(data, "default", adversarial_attacks_for)
     nt = [c.defense_params for c in cells if c.defense == "nt"]
-    assert len(nt) == 4 and {p["lam"] for p in nt} == {0.0, 1e-6}  # NT and its lam=0 baseline ...
+    assert len(nt) == 4 and len({p["lam"] for p in nt}) == 2 and 0.0 in {p["lam"] for p in nt}  # NT + lam=0 ...
     assert all({k: v for k, v in p.items() if k != "lam"} == {"profile": "quick", "epochs": 4} for p in nt)  # ... alike
     assert {c.defense for c in cells} == {"none", "nt", "finetune", "prune"}
+    defended = {c.attack for c in cells if c.defense != "none"}
+    assert defended == {"fgsm", "ifgsm"} and {c.attack for c in cells} > defended  # every attack undefended
 
 
 class ConvBN(TinyConvIQA):

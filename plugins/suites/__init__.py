@@ -9,12 +9,7 @@ def register_suites(register):
     register(
         "default",
         files(__name__).joinpath("default.toml").read_text(),
-        "Embedded data, the default CNNIQA model, every adversarial attack that suits it.",
-    )
-    register(
-        "defenses",
-        files(__name__).joinpath("defenses.toml").read_text(),
-        "Default model x {none, nt, nt lam=0, finetune, prune} x {fgsm, ifgsm}: the attack x defence matrix.",
+        "Embedded data, the default CNNIQA model: every adversarial attack that suits it, and the attack x defence matrix.",
     )
     register(
         "backdoor-defenses",
