@@ -80,12 +80,26 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 def save_state(path: Path, state: dict, metadata: dict | None = None) -> None:
-    """Save a tensor dict as safetensors (atomically)."""
+    """Save a tensor dict as safetensors (atomically), byte-for-byte reproducibly.
+
+    safetensors writes its ``__metadata__`` in a per-process random order,
+    so the same tensors would get a different file digest in every process
+    -- and weights digests are part of cell keys.  The header is rewritten
+    with sorted keys (the data block and its offsets are unchanged).
+    """
     from safetensors.torch import save
 
     tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
     meta = {k: str(v) for k, v in (metadata or {}).items()}
-    atomic_write_bytes(path, save(tensors, metadata=meta))
+    atomic_write_bytes(path, canonical_safetensors(save(tensors, metadata=meta)))
+
+
+def canonical_safetensors(blob: bytes) -> bytes:
+    """``blob`` with its JSON header re-serialised with sorted keys (padded to 8 bytes, as the format does)."""
+    size = int.from_bytes(blob[:8], "little")
+    header = json.dumps(json.loads(blob[8 : 8 + size]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header + blob[8 + size :]
 
 
 def load_state(path: str | Path) -> dict:
