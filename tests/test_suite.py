@@ -50,4 +50,5 @@ def test_invalid_toml_and_missing_file(tmp_path):
 
 def test_the_default_suite_is_registered():
     data, text = load_suite("default")
-    assert "*" in data["attacks"] and text
+    assert text and any("*" in grid.get("attacks", []) and grid.get("defenses", ["none"]) == ["none"]
+                        for grid in data["grid"])  # every attack that suits the model, undefended
