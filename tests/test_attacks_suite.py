@@ -396,8 +396,11 @@ def test_all_new_attacks_are_registered_and_built_with_reference_defaults():
 
 
 # ---------------------------------------------------- the default model ---
+#: AMI-FGSM keeps its 10 iterations: its bound 1/NIQE is ~0.10-0.15 on these
+#: images, and 2 steps of bound/2 leave the region where the gradient says
+#: anything about the score (measured: -32 ... -51 with 2, +20 ... +30 with 10)
 DEFAULT_MODEL_ATTACKS = [
-    (MIFGSM(iters=3), 48), (AMIFGSM(iters=2), 96), (Korhonen(iters=3), 48), (MADC(iters=2), 48),
+    (MIFGSM(iters=3), 48), (AMIFGSM(iters=10), 96), (Korhonen(iters=3), 48), (MADC(iters=2), 48),
     (PGD(eps=4 / 255, step=2 / 255, iters=3), 48), (PGD(eps=4 / 255, step=2 / 255, iters=2, eot_crops=2, crop_size=40), 48),
 ]
 

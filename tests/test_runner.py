@@ -24,7 +24,8 @@ def _rows(db_path):
 
 
 def test_rerun_skips_finished_cells_and_force_recomputes(tmp_path):
-    spec = CellSpec(model="cnniqa", dataset="embedded", attack="fgsm", limit=8, batch_size=4)
+    spec = CellSpec(model="cnniqa", dataset="embedded", attack="ifgsm", limit=8, batch_size=4,
+                    attack_params={"iters": "2"})
     runner = Runner(tmp_path / "s.sqlite", show_progress=False)
     first = runner.run([spec])[0]
     calls = []
