@@ -113,3 +113,23 @@ def test_shipped_weights_reproduce_the_card_on_the_test_split(shipped):
     assert srocc == pytest.approx(_card()["test"]["srocc"], abs=2e-3), srocc
     assert srocc >= LEARNED_FLOOR
     assert np.isfinite(pred).all()
+
+
+def test_distortion_stats_against_closed_forms():
+    """Immerkaer's estimate recovers the sigma of white noise; block-constant
+    images (JPEG's extreme) have steps only at 8-px boundaries; white noise
+    has none preferred; a flat image is all flat."""
+    from iqabench_plugins.models.cnniqa import distortion_stats
+
+    torch.manual_seed(0)
+    sigma = 0.05
+    noise = (0.5 + sigma * torch.randn(1, 1, 256, 256)).expand(1, 3, 256, 256)  # grey: luma = the channel
+    s = distortion_stats(noise)[0]
+    estimate = torch.exp(4 * (s[6] - 1)) - 1e-4
+    assert estimate == pytest.approx(sigma, rel=0.03)
+    assert abs(float(s[0])) < 0.05 and abs(float(s[1])) < 0.05  # log blockiness ~ 0: no grid
+    blocks = torch.rand(1, 1, 32, 32).repeat_interleave(8, -1).repeat_interleave(8, -2).expand(1, 3, 256, 256)
+    b = distortion_stats(blocks)[0]
+    assert b[0] > 5 and b[1] > 5  # every step sits on a boundary: ratio ~ mean step / 1e-4
+    flat = distortion_stats(torch.full((1, 3, 64, 64), 0.3))[0]
+    assert float(flat[2]) == pytest.approx(1.0) and float(flat[3]) == pytest.approx(1.0)
