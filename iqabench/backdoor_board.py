@@ -109,12 +109,21 @@ def plot_cells(store: Store, out: Path) -> list[Path]:
         ax.legend(fontsize=7)
         fig.tight_layout()
         path = out / f'{_safe(cfg["model"]["name"])}-{_safe(s["attack"])}-{cfg["victim"]}-{cell["key"]}.png'
-        buf = __import__("io").BytesIO()
-        fig.savefig(buf, format="png")
-        plt.close(fig)
-        atomic_write_bytes(path, buf.getvalue())
-        written.append(path)
+        written.append(save_png(fig, path))
     return written
+
+
+def save_png(fig, path: Path) -> Path:
+    """Write a matplotlib figure as PNG atomically (a killed render leaves no half file) and close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
 
 
 INTRO = """## Backdoor attacks (BAIQA Table 1)

@@ -11,18 +11,16 @@ of the store, like the rest of the leaderboard.
 """
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pandas as pd
 
 from .artifacts import atomic_write_bytes, config_key
-from .backdoor_board import MODES, _fmt, _safe
+from .backdoor_board import LABELS, MODES, _fmt, _safe, save_png
 from .store import Store
 
 EXPERIMENT = ["model", "dataset", "attack", "trigger", "mode", "recipe", "seed", "n_triggered"]
 METRICS = ("plcc", "srocc", "rmse", "mmae", "mmra")
-LABELS = {"plcc": "PLCC", "srocc": "SROCC", "rmse": "RMSE", "mmae": "mMAE", "mmra": "mMRA"}
 PRUNE = "prune"
 
 
@@ -111,11 +109,7 @@ def plot_pruning(df: pd.DataFrame, out: Path) -> list[Path]:
         ax.legend(fontsize=6)
         fig.tight_layout()
         name = f"{_safe(model)}-{_safe(attack)}-{_safe(trigger)}-pruning-{config_key([str(v) for v in exp])}.png"
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        plt.close(fig)
-        atomic_write_bytes(out / name, buf.getvalue())
-        written.append(out / name)
+        written.append(save_png(fig, out / name))
     return written
 
 
