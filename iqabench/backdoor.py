@@ -182,8 +182,10 @@ class BackdoorContext:
                 model = build_model(self.model_name, self.model_params, "random", self.device, self.seed)
                 console.print(f"[dim]training clean {self.model_name} ({self.recipe_profile} recipe) -> {path.name}[/dim]")
                 with paused(self.bar):
+                    # no score range: the backdoor metrics never normalise, and scoring
+                    # every image of every split would cost a large model minutes
                     train_and_save(model, self.dataset, self.recipe, self.seed, path, self.device, self.show_progress,
-                                   params=self.resolved_params)
+                                   params=self.resolved_params, score_range=False)
         model = build_model(self.model_name, self.model_params, path, self.device, self.seed)
         model.requires_grad_(False)
         return model, path
@@ -308,11 +310,9 @@ def prepare_named(attack: str, model: str, dataset: str, attack_params: dict | N
     setup.trigger, setup.delta_max)`` before and after defending."""
     from .params import resolve_params
     from .plugins import lookup
+    from .runner import build_attack
 
-    entry = lookup("attack", attack)
-    params = resolve_params(entry.obj, attack_params or {}, f"attack {attack!r}")
-    att = entry.obj(**params)
-    att.params = params
+    att = build_attack(attack, attack_params)
     if getattr(att, "kind", None) != "backdoor":
         raise ModelError(f"attack {attack!r} is not a backdoor attack")
     ds_entry = lookup("dataset", dataset)

@@ -87,7 +87,7 @@ def run(models, datasets, attacks, params, model_param, dataset_param, defenses,
     from .defended import parse_defense_params
     from .params import parse_assignments
     from .runner import Runner, adversarial_attacks_for
-    from .suite import CellSpec, expand, load_suite
+    from .suite import expand, load_suite
 
     if suite and (models or attacks or datasets or params or defenses or defense_param):
         raise IQABenchError("--suite cannot be combined with --model/--dataset/--attack/--param/--defense: "

@@ -73,6 +73,21 @@ class BatchSource:
                 yield torch.stack([c for c in chunk if tuple(c.shape) == shape]).to(self.device)
 
 
+def build_attack(name: str, params: dict[str, Any] | None = None) -> Attack:
+    """The registered attack ``name`` with its parameters resolved (errors name both).
+
+    ``attack.params`` -- part of every cell's key -- records the values the
+    attack runs with, after its own ``__post_init__``: a profile that fills
+    parameters left at None (BAIQA's) is then captured by the key, so
+    changing a profile's numbers never reuses results made with the old ones.
+    """
+    entry = lookup("attack", name)
+    resolved = resolve_params(entry.obj, params or {}, f"attack {name!r}")
+    attack = entry.obj(**resolved)
+    attack.params = {k: getattr(attack, k, v) for k, v in resolved.items()}
+    return attack
+
+
 class Runner:
     def __init__(self, store: str | Path, device: str = "cpu", force: bool = False, show_progress: bool = True):
         self.store = Store(store)
@@ -109,11 +124,7 @@ class Runner:
 
     @staticmethod
     def attack(spec: CellSpec) -> Attack:
-        entry = lookup("attack", spec.attack)
-        params = resolve_params(entry.obj, spec.attack_params, f"attack {spec.attack!r}")
-        attack = entry.obj(**params)
-        attack.params = params
-        return attack
+        return build_attack(spec.attack, spec.attack_params)
 
     def validate(self, cells: list[CellSpec]) -> None:
         """Resolve every name and parameter before any work starts."""

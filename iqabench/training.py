@@ -319,12 +319,14 @@ def train_and_save(
     progress: bool = True,
     params: dict[str, Any] | None = None,
     regulariser: Regulariser | None = None,
+    score_range: bool = True,
 ) -> dict[str, Any]:
     """Train, evaluate on the test split, save weights and the model card.
 
     The card's ``score_range`` is the [min, max] of the model's clean scores
     over every image of every split: a fixed range, so robustness scores of
     different attacks stay comparable (REFERENCES.md section 1).
+    ``score_range=False``: see :func:`save_with_card`.
     """
     path = Path(path)
     summary = train_model(model, dataset, recipe, seed, device, progress, regulariser=regulariser)
@@ -332,7 +334,7 @@ def train_and_save(
         "recipe": asdict(recipe), "seed": seed,
         "params": params if params is not None else getattr(model, "params", None) or model_params(model),
         "train_seconds": round(summary["train_time_s"], 1), "final_train_loss": summary["loss_history"][-1],
-    })
+    }, score_range=score_range)
 
 
 def save_with_card(model: IQAModel, dataset: IQADataset, path: Path, device: str = "cpu",

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -310,3 +309,44 @@ def test_bad_backdoor_parameters_are_one_line_errors(tiny, invoke, tmp_path):
                          "--param", param, "--store", str(tmp_path / "s.sqlite"), "--no-leaderboard"])
         assert result.exit_code == 1 and culprit in result.output and "Traceback" not in result.output
         assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+@pytest.mark.parametrize("name", ["baiqa-p", "baiqa-c"])
+def test_profile_settings_are_part_of_the_recorded_parameters(name):
+    """Cell and victim keys hash ``attack.params``: they must hold what the
+    profile filled in (not None), or editing a profile would reuse results
+    made with its old numbers; an explicit parameter still wins."""
+    from iqabench.runner import build_attack
+    from iqabench_plugins.backdoor.baiqa import PROFILES
+
+    for profile, settings in PROFILES.items():
+        params = build_attack(name, {"profile": profile}).params
+        for key, value in settings.items():
+            if key in params:
+                assert params[key] == value, (profile, key)
+        assert [k for k in settings if k in params and params[k] is None] in ([], ["pgd_crop"])  # None: recipe crop
+    quick, default = (build_attack(name, {"profile": p}).params for p in ("quick", "default"))
+    assert quick != default
+    assert build_attack(name, {"profile": "quick", "search_steps": 7}).params["search_steps"] == 7
+
+
+def test_clean_label_pgd_crops_default_to_the_victims_training_crop(tiny, monkeypatch):
+    """``pgd_crop=None`` (every CPU profile): EOT over crops of the size the
+    victim trains on, as the paper's 224 for its 224-px recipes."""
+    from iqabench_plugins.backdoor import baiqa
+
+    seen = []
+    real = baiqa.PGD
+
+    def spy(**kw):
+        seen.append(kw["crop_size"])
+        return real(**kw)
+
+    monkeypatch.setattr(baiqa, "PGD", spy)
+    ctx = context(tiny)
+    x = torch.stack(ctx.load(ctx.poison_items[:2]))
+    for crop, expected in ((None, ctx.recipe.crop), (40, 40)):
+        attack = BAIQACleanLabel(trigger="blended", profile="quick", pgd_crop=crop)
+        attack.poison_batch(ctx, attack.make_trigger(ctx), x, torch.zeros(2))
+        assert seen[-1] == expected
+    assert ctx.recipe.crop == 32

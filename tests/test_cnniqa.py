@@ -133,3 +133,38 @@ def test_distortion_stats_against_closed_forms():
     assert b[0] > 5 and b[1] > 5  # every step sits on a boundary: ratio ~ mean step / 1e-4
     flat = distortion_stats(torch.full((1, 3, 64, 64), 0.3))[0]
     assert float(flat[2]) == pytest.approx(1.0) and float(flat[3]) == pytest.approx(1.0)
+
+
+def test_whole_window_max_pool_is_the_separable_pooling_bit_for_bit():
+    """Training patches pool over their whole feature map; the shortcut must
+    give the same values AND route the gradient to the same element when
+    values tie (quantised, flat regions), or training would silently change."""
+    import torch.nn.functional as F
+
+    from iqabench_plugins.models.cnniqa import _max_pool
+
+    torch.manual_seed(0)
+    x = torch.randint(0, 4, (6, 5, 26, 26)).float()  # many ties
+    x1, x2 = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    weights = torch.randn(6, 5, 1, 1)
+    fast = _max_pool(x1, 26, 16)
+    slow = F.max_pool2d(F.max_pool2d(x2, (26, 1), (16, 1)), (1, 26), (1, 16))
+    assert fast.shape == slow.shape == (6, 5, 1, 1)
+    assert torch.equal(fast, slow)
+    (fast * weights).sum().backward()
+    (slow * weights).sum().backward()
+    assert torch.equal(x1.grad, x2.grad)
+    assert int((x1.grad != 0).sum()) == 6 * 5  # one element per map, as pooling picks
+
+
+def test_soft_flat_is_exp_without_denormals():
+    """exp(-s / step^2) wherever it is a normal float, 0 below (never a denormal)."""
+    from iqabench_plugins.models.cnniqa import _FLAT_STEP, _soft_flat
+
+    sq = torch.linspace(0, 0.2, 10001) ** 2
+    out = _soft_flat(sq)
+    ref = torch.exp(-sq / _FLAT_STEP**2)
+    normal = ref >= torch.finfo(torch.float32).tiny
+    assert torch.equal(out[normal & (out > 0)], ref[normal & (out > 0)])
+    assert (out[~normal] == 0).all()
+    assert float((ref - out).abs().max()) < 1e-37

@@ -6,10 +6,8 @@ import os
 import signal
 import sqlite3
 import subprocess
-import textwrap
 import time
 
-import pytest
 
 from iqabench.runner import Runner
 from iqabench.suite import CellSpec

@@ -82,6 +82,8 @@ _BLOCK = 8
 _FLAT_STEP = 2.0 / 255
 #: keeps the logs and ratios of the distortion statistics finite on flat images
 _STAT_EPS = 1e-4
+#: exp() of anything below this is a float32 denormal (smallest normal: exp(-87.3))
+_EXP_FLOOR = -87.0
 #: Immerkaer (1996): sigma = sqrt(pi/2) / 6 * mean |y * N|, with the 3x3 kernel
 #: N = [1 -2 1]^T [1 -2 1] (applied separably: two second differences)
 _IMMERKAER_GAIN = math.sqrt(math.pi / 2) / 6
@@ -107,7 +109,15 @@ def _box_mean(x: torch.Tensor, window: int, pad: bool) -> torch.Tensor:
 
 
 def _max_pool(x: torch.Tensor, window: int, stride: int) -> torch.Tensor:
-    """Separable max pooling: the same result as a square window, far cheaper."""
+    """Separable max pooling: the same result as a square window, far cheaper.
+
+    A window covering the whole map (every training patch) is two plain
+    reductions in the same order -- down the columns, then across -- so that
+    ties pick the element the pooling picks (topmost in the leftmost column)
+    and values and gradients stay bit-identical, at a fraction of the cost.
+    """
+    if x.shape[-2:] == (window, window):
+        return x.max(-2, keepdim=True).values.max(-1, keepdim=True).values
     return F.max_pool2d(F.max_pool2d(x, (window, 1), (stride, 1)), (1, window), (1, stride))
 
 
@@ -116,10 +126,22 @@ def _abs_steps(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return (y[..., :, 1:] - y[..., :, :-1]).abs(), (y[..., 1:, :] - y[..., :-1, :]).abs()
 
 
-def _mean_step(y: torch.Tensor) -> torch.Tensor:
-    """Mean absolute neighbour difference per image (B)."""
-    dh, dv = _abs_steps(y)
+def _mean_step(y: torch.Tensor, steps: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """Mean absolute neighbour difference per image (B); ``steps``: ``_abs_steps(y)`` if already taken."""
+    dh, dv = steps if steps is not None else _abs_steps(y)
     return dh.mean((1, 2, 3)) + dv.mean((1, 2, 3))
+
+
+def _soft_flat(sq_step: torch.Tensor) -> torch.Tensor:
+    """exp(-step^2 / flat_step^2): 1 for a flat step, 0 for an edge.
+
+    Exponents below ``_EXP_FLOOR`` would give denormals, which a CPU computes
+    about 3x slower than normal floats (2.3 vs 0.7 ms for a batch of 8 noisy
+    192 px crops); they are set to 0 instead (they would add less than 1e-38
+    to a share, which leaves every share bit-identical in practice).
+    """
+    z = -sq_step / _FLAT_STEP**2
+    return torch.where(z > _EXP_FLOOR, torch.exp(z.clamp_min(_EXP_FLOOR)), torch.zeros((), dtype=z.dtype))
 
 
 def _boundary_ratio(steps: torch.Tensor, dim: int) -> torch.Tensor:
@@ -130,10 +152,10 @@ def _boundary_ratio(steps: torch.Tensor, dim: int) -> torch.Tensor:
     return across / (inside + _STAT_EPS)
 
 
-def _flat_share(a: torch.Tensor) -> torch.Tensor:
-    """Soft share of pixels whose horizontal and vertical steps of ``a`` are both flat (B)."""
-    dh, dv = _abs_steps(a)
-    return torch.exp(-(dh[..., :-1, :] ** 2 + dv[..., :, :-1] ** 2) / _FLAT_STEP**2).mean((1, 2, 3))
+def _flat_share(steps: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Soft share of pixels whose horizontal and vertical steps (``_abs_steps``) are both flat (B)."""
+    dh, dv = steps
+    return _soft_flat(dh[..., :-1, :] ** 2 + dv[..., :, :-1] ** 2).mean((1, 2, 3))
 
 
 def distortion_stats(x: torch.Tensor) -> torch.Tensor:
@@ -144,16 +166,16 @@ def distortion_stats(x: torch.Tensor) -> torch.Tensor:
     r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
     y = _LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * b
     dh, dv = _abs_steps(y)
-    g1, g2, g4 = _mean_step(y), _mean_step(F.avg_pool2d(y, 2)), _mean_step(F.avg_pool2d(y, 4))
+    g1, g2, g4 = _mean_step(y, (dh, dv)), _mean_step(F.avg_pool2d(y, 2)), _mean_step(F.avg_pool2d(y, 4))
     d2 = y[..., :, 2:] - 2 * y[..., :, 1:-1] + y[..., :, :-2]
     noise = (d2[..., 2:, :] - 2 * d2[..., 1:-1, :] + d2[..., :-2, :]).abs().mean((1, 2, 3)) * _IMMERKAER_GAIN
     chroma = torch.cat([b - y, r - y], dim=1)
     dch = (chroma[..., :, 1:] - chroma[..., :, :-1]) ** 2
-    chroma_flat = torch.exp(-dch.sum(1, keepdim=True) / _FLAT_STEP**2).mean((1, 2, 3))
+    chroma_flat = _soft_flat(dch.sum(1, keepdim=True)).mean((1, 2, 3))
     log = lambda t: torch.log(t + _STAT_EPS)  # noqa: E731
     return torch.stack([
         log(_boundary_ratio(dh, -1)), log(_boundary_ratio(dv, -2)),
-        2 * _flat_share(y) - 1, 2 * chroma_flat - 1,
+        2 * _flat_share((dh, dv)) - 1, 2 * chroma_flat - 1,
         log(g1) - log(g2), log(g2) - log(g4),
         log(noise) / 4 + 1, log(g1) / 4 + 1,
     ], dim=1)
