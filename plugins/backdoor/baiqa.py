@@ -49,7 +49,7 @@ Profile = Literal["quick", "default", "paper"]
 #: takes under 10 minutes on a 2-core CPU -- with a larger Adam step, so that
 #: the pattern still grows from its U(-300, 300) start (PSNR ~35 dB) to the
 #: PSNR bound within those steps.  ``quick`` is a smoke run sized for the
-#: large zoo models on a CPU (a ResNet-50 forward+backward costs ~0.15 s per
+#: large zoo models on a CPU (a ResNet-50 forward+backward costs ~0.2 s per
 #: image there): one crop per poisoned image, 2 Adam steps per search batch,
 #: 2 PGD steps (still enough to reach the eps bound), 16 triggered test images.
 #: ``pgd_crop`` stays None outside ``paper``: the EOT crops are then the ones
