@@ -75,10 +75,13 @@ def cli() -> None:
 @click.option("--leaderboard", "board", default="leaderboard", show_default=True, help="Where to render the leaderboard.")
 @click.option("--no-leaderboard", is_flag=True, help="Do not render the leaderboard after the run.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--no-baselines", is_flag=True,
+              help="Do not add each defended cell's like-for-like baseline (NT: lam=0 with its recipe and "
+                   "seed; post-training defences: the undefended model).")
 @click.option("--profile", type=click.Choice(["quick", "default", "paper"]), default=None,
               help="Size of attacks that train (backdoors): sets their 'profile' parameter.")
 def run(models, datasets, attacks, params, model_param, dataset_param, defenses, defense_param, data_root, weights, split, seed, device,
-        batch_size, limit, suite, force, store, board, no_leaderboard, quiet, profile) -> None:
+        batch_size, limit, suite, force, store, board, no_leaderboard, quiet, no_baselines, profile) -> None:
     """Attack models and store per-image results and cell summaries.
 
     With no --model/--attack/--suite, runs the default suite (embedded data,
@@ -117,7 +120,7 @@ def run(models, datasets, attacks, params, model_param, dataset_param, defenses,
         os.environ["IQABENCH_PROGRESS"] = "0"
     if profile:
         _set_profile(cells, profile)
-    runner = Runner(store, device=device, force=force, show_progress=not quiet)
+    runner = Runner(store, device=device, force=force, show_progress=not quiet, baselines=not no_baselines)
     summaries = runner.run(cells)
     _print_summaries(summaries)
     if not no_leaderboard:

@@ -323,3 +323,16 @@ class Defense:
     def apply(self, model: IQAModel, dataset: IQADataset, seed: int, device: str = "cpu",
               progress: bool = True) -> dict[str, Any]:
         raise NotImplementedError
+
+    def baseline_params(self) -> dict[str, Any] | None:
+        """The like-for-like undefended baseline this defence is judged against.
+
+        A defended number means something only next to the same model made
+        the same way without the defence.  ``None`` (the default, right for
+        post-training defences): the baseline is the undefended model the
+        defence started from (``--defense none`` with the same weights).  A
+        training-time defence returns the parameters that switch its effect
+        off while keeping its recipe, seed and pipeline (NT: ``{"lam": 0}``),
+        so that the baseline is trained exactly as the defended model is.
+        """
+        return None

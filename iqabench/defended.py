@@ -46,6 +46,19 @@ def build_defense(name: str, params: dict[str, Any] | None = None) -> Defense:
     return defense
 
 
+def baseline_of(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """``{"name", "params"}`` of the like-for-like baseline of defence ``name`` with ``params``.
+
+    A training-time defence names itself with its effect switched off (same
+    recipe, seed and pipeline: :meth:`~iqabench.contracts.Defense.baseline_params`);
+    otherwise the baseline is the undefended model, ``{"name": "none", "params": {}}``.
+    """
+    switch_off = build_defense(name, params).baseline_params()
+    if switch_off is None:
+        return {"name": NONE, "params": {}}
+    return {"name": name, "params": {**params, **switch_off}}
+
+
 def _recipe_of(model: IQAModel, defense: Defense) -> dict | None:
     """The recipe a training defence (or fine-tuning) follows, for the cache key."""
     try:

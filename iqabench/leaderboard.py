@@ -55,6 +55,7 @@ def adversarial_table(store: Store) -> pd.DataFrame:
             "attack": cfg["attack"]["name"] + (f" @{amplitude:g}" if amplitude is not None else ""),
             "params": _non_default("attack", cfg["attack"]["name"], cfg["attack"]["params"]),
             "defense": _defense_label(cfg.get("defense")),
+            "baseline": _baseline_label(cfg.get("defense")),
             "seed": cfg["seed"],
             "n": s["n"],
         }
@@ -65,6 +66,7 @@ def adversarial_table(store: Store) -> pd.DataFrame:
                 row[f"{key}_ci_low"], row[f"{key}_ci_high"] = ci
         for key in ("clean_plcc", "clean_srocc", "clean_rmse"):
             row[key] = s.get(key, float("nan"))
+        row["test_srocc"] = (s.get("model_test") or {}).get("srocc", float("nan"))
         row["score_range"] = "{:.4g}..{:.4g}".format(*s["score_range"])
         row["cell"] = cell["key"]
         row["_group"] = (cfg["attack"].get("artifact"), cfg["dataset"]["split"], cfg["dataset"]["limit"]) if amplitude is not None else None
@@ -75,7 +77,7 @@ def adversarial_table(store: Store) -> pd.DataFrame:
         for _, group in df[df["_group"].notna()].groupby("_group", sort=False):
             mean = group.iloc[0].copy()
             mean["attack"] = mean["attack"].split(" @")[0] + " (mean)"
-            for key in [k for k, _ in SCORE_COLUMNS] + ["clean_plcc", "clean_srocc", "clean_rmse"]:
+            for key in [k for k, _ in SCORE_COLUMNS] + ["clean_plcc", "clean_srocc", "clean_rmse", "test_srocc"]:
                 mean[key] = group[key].mean()
                 for side in ("low", "high"):
                     if f"{key}_ci_{side}" in group:
@@ -102,6 +104,22 @@ def _defense_label(defense: dict | None) -> str:
         return "none"
     extra = _non_default("defense", defense["name"], defense.get("params") or {})
     return defense["name"] + (f" {extra}" if extra else "")
+
+
+def _baseline_label(defense: dict | None) -> str:
+    """The label of a defended cell's like-for-like baseline row: ``""`` for an undefended
+    cell and for a cell that is its own baseline (NT at ``lam = 0``), ``"?"`` when the
+    defence's plugin is no longer installed."""
+    if not defense:
+        return ""
+    try:
+        from .defended import baseline_of
+
+        base = baseline_of(defense["name"], defense.get("params") or {})
+    except Exception:
+        return "?"
+    label = _defense_label(base if base["name"] != "none" else None)
+    return "" if label == _defense_label(defense) else label
 
 
 def to_markdown(df: pd.DataFrame) -> str:
@@ -145,7 +163,9 @@ def render(store: Store, out_dir: str | Path) -> list[Path]:
         for name, frame in (("defenses.csv", long), ("defense_matrix.csv", defense_board.matrix(long, "score_rmse"))):
             atomic_write_bytes(out / name, frame.to_csv(index=False).encode())
             written.append(out / name)
-        md += "\n" + defense_board.markdown_section(df)
+        plots = defense_board.plot_tradeoffs(long, out / "defenses")
+        written.extend(plots)
+        md += "\n" + defense_board.markdown_section(long, plots, out)
     from .backdoor_board import render_backdoor
 
     backdoor_md, backdoor_files = render_backdoor(store, out)

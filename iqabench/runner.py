@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -88,9 +88,37 @@ def build_attack(name: str, params: dict[str, Any] | None = None) -> Attack:
     return attack
 
 
+def with_baselines(cells: list[CellSpec]) -> list[CellSpec]:
+    """``cells`` plus the like-for-like baseline of every defended cell, each once.
+
+    A defended row is only comparable with the same model made the same way
+    without the defence (:func:`iqabench.defended.baseline_of`: NT with
+    ``lam = 0`` and its own recipe and seed; the undefended start model for a
+    post-training defence), so the baseline runs wherever its defence runs.
+    A missing baseline is inserted just before the first cell that needs it.
+    """
+    def identity(spec: CellSpec) -> str:
+        params = {} if spec.defense == defended.NONE else defended.build_defense(spec.defense, spec.defense_params).params
+        return canonical_json({**asdict(spec), "defense_params": params})
+
+    seen = {identity(c) for c in cells}
+    out: list[CellSpec] = []
+    for spec in cells:
+        if spec.defense != defended.NONE:
+            base = defended.baseline_of(spec.defense, spec.defense_params)
+            twin = replace(spec, defense=base["name"], defense_params=base["params"])
+            if identity(twin) not in seen:
+                seen.add(identity(twin))
+                out.append(twin)
+        out.append(spec)
+    return out
+
+
 class Runner:
-    def __init__(self, store: str | Path, device: str = "cpu", force: bool = False, show_progress: bool = True):
+    def __init__(self, store: str | Path, device: str = "cpu", force: bool = False, show_progress: bool = True,
+                 baselines: bool = True):
         self.store = Store(store)
+        self.baselines = baselines  # add each defended cell's like-for-like baseline (see with_baselines)
         self.device = resolve_device(device)
         self.force = force
         self.show_progress = show_progress
@@ -142,6 +170,8 @@ class Runner:
         """Run every cell; returns one summary per evaluated cell (a universal
         attack yields one per amplitude)."""
         self.validate(cells)
+        if self.baselines:
+            cells = with_baselines(cells)
         run_id = new_run_id()
         manifest = build_manifest(run_id, self.device, sorted({c.seed for c in cells}))
         summaries: list[dict] = []
@@ -320,6 +350,9 @@ class Runner:
             vals = np.array([r[col] for r in rows], dtype=np.float64)
             finite = vals[np.isfinite(vals)]
             summary[col] = float(finite.mean()) if finite.size else float("nan")
+        test = (getattr(model, "card", None) or {}).get("test")
+        if test:  # the attacked model's own clean quality on the whole test split (its card)
+            summary["model_test"] = {k: test[k] for k in ("split", "n", "plcc", "srocc", "rmse") if k in test}
         summary.update({
             "n": len(rows), "score_range": [low, high], "weights": model.weights,
             "lower_better": model.lower_better, "spec": asdict(spec),

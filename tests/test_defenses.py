@@ -199,7 +199,10 @@ def test_run_with_defenses_end_to_end_renders_the_matrix(invoke, plugin, tmp_pat
     import pandas as pd
 
     m = pd.read_csv(board / "defense_matrix.csv")
-    assert list(m["defense"]) == ["none", "finetune", "nt lam=0.01", "prune rate=0.5"]
+    # every defended row right after its like-for-like baseline; NT's (lam=0, same recipe and seed) was added
+    assert list(m["defense"]) == ["none", "finetune", "prune rate=0.5", "nt lam=0", "nt lam=0.01"]
+    assert list(m["baseline"].fillna("")) == ["", "none", "none", "", "nt lam=0"]
+    assert list(m["seeds"]) == [1] * 5
     assert {"fgsm", "ifgsm", "clean_srocc", "clean_plcc", "clean_rmse"} <= set(m.columns)
     assert np.isfinite(m[["fgsm", "ifgsm", "clean_srocc"]].to_numpy()).all()
     assert "## Attack x defence" in (board / "README.md").read_text()

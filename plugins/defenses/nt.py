@@ -75,6 +75,10 @@ class NT(Defense):
         if self.epochs < 0:
             raise ParameterError(f"'nt' parameter 'epochs' must be >= 0, got {self.epochs!r}")
 
+    def baseline_params(self) -> dict:
+        """``lam = 0``: the same recipe, seed and pipeline without the penalty (plain training)."""
+        return {"lam": 0.0}
+
     def regulariser(self):
         return lambda forward, x, pred: gradient_norm_penalty(forward, x, pred, self.lam, self.h)
 
