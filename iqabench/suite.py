@@ -21,6 +21,11 @@ A suite file::
     attacks = ["fgsm"]
     params.fgsm = { eps = "4/255" }
 
+A suite may also ``include = ["default", "other.toml"]``: the cells of those
+suites (registered names or files, each expanded with its own keys) come
+first, then its own grids, each distinct cell once -- the published
+leaderboard is one suite made of the named suites behind its sections.
+
 Any key not listed in ``KEYS`` is an error naming the file, the key and the
 closest valid key: a typo must never silently fall back to a default.
 """
@@ -28,7 +33,7 @@ from __future__ import annotations
 
 import difflib
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +87,7 @@ def load_suite_text(text: str, where: str) -> dict:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SuiteError(f"{where}: invalid TOML: {exc}") from None
-    _check_keys(data, where, (*KEYS, "grid"))
+    _check_keys(data, where, (*KEYS, "grid", "include"))
     return data
 
 
@@ -104,11 +109,35 @@ def load_suite(path_or_name: str) -> tuple[dict, str]:
     return load_suite_text(text, f"suite {path_or_name!r}"), text
 
 
-def expand(data: dict, where: str, attack_filter=None) -> list[CellSpec]:
-    """All cells of a suite.  ``attack_filter(model_name)`` lists the attacks
-    that ``"*"`` stands for (the runner asks the registry)."""
+def expand(data: dict, where: str, attack_filter=None, _including: tuple[str, ...] = ()) -> list[CellSpec]:
+    """All cells of a suite, its included suites' first, each distinct cell once.
+    ``attack_filter(model_name)`` lists the attacks that ``"*"`` stands for
+    (the runner asks the registry)."""
+    cells: list[CellSpec] = []
+    for name in _as_list(data.get("include", []), "include", where) if "include" in data else []:
+        if name in _including:
+            raise SuiteError(f"{where}: suite {name!r} includes itself ({' -> '.join((*_including, name))})")
+        sub, _ = load_suite(str(name))
+        cells += expand(sub, f"suite {name!r} (included by {where})", attack_filter, (*_including, str(name)))
+    if "include" in data and not ({"models", "attacks", "datasets"} & set(data) or data.get("grid")):
+        return _distinct(cells)  # a suite made only of other suites
+    return _distinct(cells + _own_cells(data, where, attack_filter))
+
+
+def _distinct(cells: list[CellSpec]) -> list[CellSpec]:
+    seen: set[str] = set()
+    out = []
+    for c in cells:
+        key = repr(sorted(asdict(c).items()))
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out
+
+
+def _own_cells(data: dict, where: str, attack_filter=None) -> list[CellSpec]:
     grids = data.get("grid") or [{}]
-    base = {k: v for k, v in data.items() if k != "grid"}
+    base = {k: v for k, v in data.items() if k not in ("grid", "include")}
     cells: list[CellSpec] = []
     for i, grid in enumerate(grids):
         gwhere = f"{where} [[grid]] #{i + 1}" if data.get("grid") else where

@@ -52,3 +52,21 @@ def test_the_default_suite_is_registered():
     data, text = load_suite("default")
     assert text and any("*" in grid.get("attacks", []) and grid.get("defenses", ["none"]) == ["none"]
                         for grid in data["grid"])  # every attack that suits the model, undefended
+
+
+def test_include_concatenates_suites_each_cell_once_and_refuses_cycles(tmp_path):
+    a = tmp_path / "a.toml"
+    a.write_text(GOOD)
+    b = tmp_path / "b.toml"
+    b.write_text(f'include = ["{a}"]\nmodels = ["m1"]\ndatasets = ["d"]\nattacks = ["a", "c"]\n'
+                 '[params.a]\neps = "4/255"\n')
+    cells = expand(load_suite(str(b))[0], "b.toml")
+    own = [("m1", "a", 0), ("m1", "c", 0)]  # ("m1", "a", 0) with the same params is GOOD's already
+    assert [(c.model, c.attack, c.seed) for c in cells] == [
+        (c.model, c.attack, c.seed) for c in expand(load_suite_text(GOOD, "a"), "a")] + own[1:]
+    only = tmp_path / "only.toml"
+    only.write_text(f'include = ["{a}", "{b}"]\n')
+    assert expand(load_suite(str(only))[0], "only.toml") == cells
+    a.write_text(f'include = ["{only}"]\n')
+    with pytest.raises(SuiteError, match="includes itself"):
+        expand(load_suite(str(only))[0], "only.toml")
