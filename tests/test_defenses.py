@@ -9,11 +9,11 @@ import torch
 
 from iqabench import hookimpl
 from iqabench.benign import benign_items
+from iqabench.contracts import IQAModel
 from iqabench.training import _replaying_forward, train_model
 from iqabench_plugins.defenses.finetune import FineTune
 from iqabench_plugins.defenses.nt import NT, gradient_norm_penalty
 from iqabench_plugins.defenses.prune import Prune
-from iqabench.contracts import IQAModel
 from models_for_tests import LinearScore, TinyConvIQA, TinyData
 
 
