@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .artifacts import cache_dir, config_key
+from .benign import BENIGN_DRAW
 from .contracts import Defense, IQADataset, IQAModel
 from .errors import DatasetError, IQABenchError, ParameterError
 from .models import build_model, card_path, model_identity
@@ -57,6 +58,13 @@ def baseline_of(name: str, params: dict[str, Any]) -> dict[str, Any]:
     if switch_off is None:
         return {"name": NONE, "params": {}}
     return {"name": name, "params": {**params, **switch_off}}
+
+def defense_identity(name: str, defense: Defense) -> dict[str, Any]:
+    """The ``"defense"`` entry of a defended artifact's key: the registered name, the
+    parameters and -- for a defence that declares one -- its ``version`` (a class
+    attribute naming what it computes beyond its parameters; absent: keys as before)."""
+    version = getattr(defense, "version", "")
+    return {"name": name, "params": defense.params, **({"version": version} if version else {})}
 
 
 def _recipe_of(model: IQAModel, defense: Defense) -> dict | None:
@@ -114,14 +122,18 @@ def defended_artifact(model_name: str, model_params: dict[str, Any], weights: st
     A training-time defence trains a fresh model on ``dataset``; a
     post-training one transforms ``weights`` using ``dataset``'s benign
     ``train`` split.  Keyed by the start model (with its weights' digest),
-    the data, the seed, the defence and the recipe it follows.
+    the data, the seed, the defence (with its version) and the recipe it
+    follows; a post-training defence also by the benign draw
+    (:data:`iqabench.benign.BENIGN_DRAW`).
     """
     defense = build_defense(defense_name, defense_params)
     start = build_model(model_name, model_params, "random" if defense.kind == "training" else weights, device, seed)
     config = {
         "model": model_identity(start), "dataset": dataset.fingerprint(), "seed": seed,
-        "defense": {"name": defense_name, "params": defense.params}, "recipe": _recipe_of(start, defense),
+        "defense": defense_identity(defense_name, defense), "recipe": _recipe_of(start, defense),
     }
+    if defense.kind == "post-training":  # it uses the defender's benign part of the train split
+        config["benign_draw"] = BENIGN_DRAW
     return cached_defense(defense, model_name, model_params, config, lambda: start, lambda: dataset, seed,
                           device, progress, force, info={"start": model_identity(start), "recipe": config["recipe"]},
                           score_range=score_range)

@@ -9,6 +9,7 @@ import torch
 
 from iqabench import hookimpl
 from iqabench.benign import benign_items
+from iqabench.contracts import IQAModel
 from iqabench.training import _replaying_forward, train_model
 from iqabench_plugins.defenses.finetune import FineTune
 from iqabench_plugins.defenses.nt import NT, gradient_norm_penalty
@@ -38,6 +39,49 @@ def test_nt_penalty_equals_closed_form_on_a_linear_model():
     assert penalty.detach().item() == pytest.approx(lam * l1**2 / 2, rel=1e-9)
     (grad,) = torch.autograd.grad(penalty, model.w)
     torch.testing.assert_close(grad, lam * l1 * w.sign(), rtol=1e-9, atol=1e-9)
+
+
+class NormalisedLinear(LinearScore):
+    """f(x) = sum(w * z) with z = (x - mean) / std per channel: linear in the
+    normalised input, as a zoo network behind pyiqa's ImageNet normalisation."""
+
+    MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+    def input_normalisation(self):
+        return self.MEAN, self.STD
+
+    def forward(self, x):
+        mean = torch.tensor(self.MEAN, dtype=x.dtype).view(1, 3, 1, 1)
+        std = torch.tensor(self.STD, dtype=x.dtype).view(1, 3, 1, 1)
+        return (self.w * (x - mean) / std).flatten(1).sum(1)
+
+
+def test_nt_penalty_is_the_releases_closed_form_in_the_normalised_input():
+    """The NT release takes d = sign(grad_z f), steps h in z (normalised) units and
+    divides by h: for f = sum(w z) the slope is ||w||_1 and the penalty
+    lam ||w||_1^2 / 2 -- in pixels, lam (sum_c std_c ||v_c||_1)^2 / 2 with the
+    pixel weights v = w / std.  On [0,1] pixels it would be lam ||v||_1^2 / 2,
+    (1/0.226)^2 = 19.6x larger."""
+    model = NormalisedLinear(seed=3).double()
+    x = torch.rand(4, 3, 8, 8, dtype=torch.float64, requires_grad=True)
+    lam, h = 0.3, 1e-2
+    seen = []
+
+    def forward(z):
+        seen.append(z.detach())
+        return model(z)
+
+    penalty = NT(lam=lam, h=h).regulariser(model)(forward, x, model(x))
+    w = model.w.detach()
+    l1 = float(w.abs().sum())
+    assert penalty.item() == pytest.approx(lam * l1**2 / 2, rel=1e-9)
+    (grad,) = torch.autograd.grad(penalty, model.w)
+    torch.testing.assert_close(grad, lam * l1 * w.sign(), rtol=1e-9, atol=1e-9)
+    std = torch.tensor(NormalisedLinear.STD, dtype=torch.float64).view(1, 3, 1, 1)
+    torch.testing.assert_close(seen[0] - x.detach(), (h * std * w.sign()).expand_as(x), rtol=0, atol=1e-15)
+    # the old behaviour, on pixels, is a documented option
+    pixel = NT(lam=lam, h=h, space="pixel").regulariser(model)(model, x, model(x))
+    assert pixel.item() == pytest.approx(lam * float((w / std).abs().sum()) ** 2 / 2, rel=1e-9)
 
 
 def test_replayed_forward_sees_the_same_dropout_masks_and_leaves_the_rng_as_a_plain_step():
@@ -100,6 +144,29 @@ def test_benign_items_are_a_seeded_fraction_of_the_train_split():
     assert {it.name for it in benign_items(data, 0.2, seed=2)} != {it.name for it in a}
 
 
+@pytest.mark.parametrize("n", [100, 624, 929])
+def test_the_benign_part_is_drawn_independently_of_the_poison_subset(n):
+    """The defender's 20% and the attacker's 20% are independent draws: their
+    overlap is hypergeometric (mean ratio x fraction x n), never the whole subset."""
+    from scipy.stats import hypergeom
+
+    from iqabench.poisoning import poison_indices
+
+    data = TinyData.make(n_train=n, n_test=1, size=4)()
+    names = [it.name for it in data.items("train")]
+    overlaps = []
+    for seed in range(8):
+        benign = {it.name for it in benign_items(data, 0.2, seed=seed)}
+        poison = {names[i] for i in poison_indices(n, 0.2, seed)}
+        overlap = len(benign & poison)
+        assert overlap < min(len(benign), len(poison))  # never the same subset
+        dist = hypergeom(n, len(poison), len(benign))
+        assert dist.cdf(overlap) > 1e-4 and dist.sf(overlap - 1) > 1e-4, (seed, overlap, dist.mean())
+        overlaps.append(overlap)
+    assert dist.mean() == pytest.approx(0.2 * 0.2 * n, abs=0.5)
+    assert abs(np.mean(overlaps) - dist.mean()) < 4 * dist.std() / np.sqrt(len(overlaps))
+
+
 def test_finetune_sees_only_the_benign_fraction():
     data = TinyData.make(n_train=20)()
     model = _fresh()
@@ -135,7 +202,7 @@ class Constant:
         self.dataset = _D()
 
 
-def test_pruning_zeroes_the_requested_channels_with_the_lowest_mean_activation():
+def test_pruning_silences_the_requested_channels_with_the_lowest_mean_magnitude():
     rng = np.random.default_rng(0)
     colours = rng.uniform(0, 1, size=(10, 3))
     data = Constant(colours.tolist()).dataset
@@ -143,29 +210,67 @@ def test_pruning_zeroes_the_requested_channels_with_the_lowest_mean_activation()
     w = model.conv.weight.detach().double().numpy()
     b = model.conv.bias.detach().double().numpy()
     used = [it.source for it in benign_items(data, 0.5, seed=0)]
-    oracle = b + (colours[used].mean(0)[None, :] * w.sum((2, 3))).sum(1)  # numpy, per channel
+    per_image = b[None, :] + (colours[used][:, None, :] * w.sum((2, 3))[None]).sum(2)  # numpy, image x channel
+    oracle = np.abs(per_image).mean(0)
     for rate in (0.0, 0.2, 0.4, 0.6):
         m = TinyConvIQA(filters=10)
         m.load_state_dict(model.state_dict())
         summary = Prune(rate=rate, fraction=0.5).apply(m, data, seed=0, progress=False)
         expected = sorted(np.argsort(oracle, kind="stable")[: round(rate * 10)].tolist())
         assert summary["pruned"] == expected and summary["layer"] == "conv"
-        dead = [c for c in range(10) if not m.conv.weight[c].any() and m.conv.bias[c] == 0]
+        x = torch.rand(2, 3, 24, 24, requires_grad=True)
+        feats = m.conv(x)
+        dead = [c for c in range(10) if not feats[:, c].any()]
         assert dead == expected and len(dead) == round(rate * 10)
         keep = [c for c in range(10) if c not in expected]
-        assert torch.equal(m.conv.weight[keep], model.conv.weight[keep])
-        x = torch.rand(2, 3, 24, 24, requires_grad=True)
+        torch.testing.assert_close(feats[:, keep], model.conv(x)[:, keep], rtol=0, atol=0)
         out = m.eval()(x)
         out.sum().backward()
         assert torch.isfinite(out).all() and x.grad.abs().sum() > 0
 
 
-def test_default_prunable_layer_is_the_last_spatial_convolution():
+def test_default_feature_layer_is_the_last_spatial_convolution():
     from iqabench_plugins.models.cnniqa import CNNIQA
 
     cnn = CNNIQA()
-    assert cnn.prunable_layer() is cnn.conv  # not the 1x1 convolutions of its head
-    assert TinyConvIQA().prunable_layer().kernel_size == (3, 3)
+    assert cnn.feature_layer() is cnn.conv  # not the 1x1 convolutions of its head
+    assert TinyConvIQA().feature_layer().kernel_size == (3, 3)
+
+
+class KnownChannels(IQAModel):
+    """Channel c of its 3x3 convolution outputs the constant ``A[c]`` everywhere
+    (zero filters, bias ``A[c]``); the head max- and min-pools that raw output
+    (no ReLU), as cnniqa does -- so a large negative channel is informative."""
+
+    name = "test-known-channels"
+    min_size = 8
+    A = (5.0, -9.0, 0.1, -0.2, 3.0, -4.0, 0.5, 8.0, -0.05, 2.0)
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, len(self.A), 3)
+        self.fc = torch.nn.Linear(2 * len(self.A), 1)
+        with torch.no_grad():
+            self.conv.weight.zero_()
+            self.conv.bias.copy_(torch.tensor(self.A))
+
+    def forward(self, x):
+        h = self.conv(x)
+        return 50 + self.fc(torch.cat([h.amax((2, 3)), h.amin((2, 3))], 1)).squeeze(1)
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.3, 0.5])
+def test_pruning_removes_the_channels_of_lowest_output_magnitude_not_the_most_negative(rate):
+    data = TinyData.make()()
+    model = KnownChannels()
+    summary = Prune(rate=rate, fraction=0.5).apply(model, data, seed=0, progress=False)
+    magnitude = np.abs(np.array(KnownChannels.A))
+    expected = sorted(np.argsort(magnitude, kind="stable")[: round(rate * len(magnitude))].tolist())
+    assert summary["pruned"] == expected
+    with torch.no_grad():
+        out = model.feature_layer()(torch.rand(2, 3, 12, 12))
+    dead = [c for c in range(len(magnitude)) if not out[:, c].any()]
+    assert dead == expected
 
 
 def test_bad_prune_rate():
@@ -287,36 +392,117 @@ def test_the_default_suite_pairs_nt_with_its_zero_weight_baseline():
     assert defended == {"fgsm", "ifgsm"} and {c.attack for c in cells} > defended  # every attack undefended
 
 
-class ConvBN(TinyConvIQA):
-    """The tiny model with a batch norm after its convolution (as in ResNets)."""
+class ConvBNReLU(TinyConvIQA):
+    """The tiny model with a batch norm and a ReLU module after its convolution
+    (a ResNet stem): its head consumes the ReLU's output, its feature layer."""
 
     def __init__(self):
         super().__init__(filters=6)
         self.bn = torch.nn.BatchNorm2d(6)
+        self.act = torch.nn.ReLU()
         with torch.no_grad():
-            self.bn.bias.uniform_(0.5, 1.0)  # a zeroed filter alone would leave this offset
+            self.bn.bias.uniform_(-1.0, 1.0)  # some channels mostly below 0: dormant after the ReLU
             self.bn.running_mean.uniform_(-1, 1)
 
     def forward(self, x):
-        return 50 + 25 * self.fc(torch.relu(self.bn(self.conv(x))).mean((2, 3))).squeeze(1)
+        return 50 + 25 * self.fc(self.act(self.bn(self.conv(x))).mean((2, 3))).squeeze(1)
+
+    def feature_layer(self):
+        return self.act
 
 
-def test_pruning_through_a_batch_norm_silences_the_channel_exactly():
+def test_pruning_ranks_and_silences_the_output_after_batch_norm_and_relu():
+    import torch.nn.functional as F
+
     data = TinyData.make()()
-    model = ConvBN()
-    summary = Prune(rate=0.5, fraction=0.5).apply(model, data, seed=0, progress=False)
-    assert summary["batchnorm"] == "bn" and len(summary["pruned"]) == 3
-    x = torch.rand(2, 3, 24, 24)
+    model = ConvBNReLU().eval()
+    bn = model.bn
+
+    def consumed(x):  # what the head consumes, from torch's functional ops
+        z = F.batch_norm(F.conv2d(x, model.conv.weight, model.conv.bias), bn.running_mean, bn.running_var,
+                         bn.weight, bn.bias, False, 0.0, bn.eps)
+        return F.relu(z)
+
     with torch.no_grad():
-        after = model.eval().bn(model.conv(x))
-    assert after[:, summary["pruned"]].abs().max() == 0
-    keep = [c for c in range(6) if c not in summary["pruned"]]
-    assert after[:, keep].abs().amax((0, 2, 3)).min() > 0  # every kept channel still speaks
+        benign = torch.stack([data.load(it) for it in benign_items(data, 0.5, seed=0)])
+        oracle = consumed(benign).abs().mean((0, 2, 3)).numpy()
+        summary = Prune(rate=0.5, fraction=0.5).apply(model, data, seed=0, progress=False)
+        expected = sorted(np.argsort(oracle, kind="stable")[:3].tolist())
+        assert summary["pruned"] == expected and summary["layer"] == "act"
+        x = torch.rand(2, 3, 24, 24)
+        after, plain = model.act(model.bn(model.conv(x))), consumed(x)
+    keep = [c for c in range(6) if c not in expected]
+    assert after[:, expected].abs().max() == 0
+    torch.testing.assert_close(after[:, keep], plain[:, keep], rtol=0, atol=0)
 
 
-def test_trainable_zoo_models_prune_the_last_convolution_of_their_backbone():
+def test_zoo_feature_layers_are_the_backbone_outputs():
     import iqabench
 
     model = iqabench.get_model("hyperiqa", weights="random")
     names = {m: n for n, m in model.named_modules()}
-    assert names[model.prunable_layer()] == "net.base_model.layer4.2.conv3"  # not the hyper network's convs
+    assert names[model.feature_layer()] == "net.base_model.layer4"  # after the shortcut add, not conv3
+
+
+# ------------------------------------------- pruning the feature extractor ---
+def _feature_output(model, x):
+    """The feature extractor's output, computed from each architecture's own
+    code (not through ``feature_layer()``): what the model's head consumes."""
+    net = getattr(model, "net", None)
+    name = model.name
+    if name == "cnniqa":
+        return model.conv(model.maps(x)["lcn"])
+    if name in ("hyperiqa", "dbcnn", "topiq_nr"):
+        z = net.preprocess(x)
+        return {"hyperiqa": lambda: net.base_model(z)[-1], "dbcnn": lambda: net.features1(z),
+                "topiq_nr": lambda: net.semantic_model(z)[-1]}[name]()
+    mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in model.input_normalisation())
+    z = (x - mean) / std
+    if name == "tres":
+        return net.forward_backbone(net.model, z)[-1]
+    if name == "nima":
+        return net.base_model(z)[-1]
+    if name == "clipiqa":
+        return net.clip.visual.forward_features(z)[-1]
+    raise AssertionError(name)
+
+
+#: (model parameters, image side) -- the smallest input each model takes
+PRUNED_ZOO = {"cnniqa": ({}, 48), "hyperiqa": ({}, 224), "tres": ({}, 224), "dbcnn": ({"crop_size": 0}, 64),
+              "topiq_nr": ({"crop_size": 0}, 64), "nima": ({"crop_size": 0}, 96), "clipiqa": ({"crop_size": 0}, 64)}
+
+
+#: Inception-ResNet-v2 at 299 px and CLIP (text tower each forward) take ~45 s here
+SLOW_PRUNE = {"nima", "clipiqa"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_PRUNE else n
+                                  for n in PRUNED_ZOO])
+def test_pruning_silences_exactly_its_share_of_the_feature_extractors_output_channels(name, tmp_path):
+    """After pruning at rate r, round(r * C) output channels of the feature
+    extractor (after a ResNet's last shortcut add and ReLU) are 0 on any input
+    -- a weights file of the pruned model keeps them so after loading."""
+    from iqabench.artifacts import save_state
+    from iqabench.models import build_model
+
+    params, side = PRUNED_ZOO[name]
+    rate = 0.2
+    model = build_model(name, params, "random")
+    data = TinyData.make(n_train=2, n_test=1, size=side)()
+    x = torch.rand(2, 3, side, side, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        before = _feature_output(model.eval(), x)
+    summary = Prune(rate=rate, fraction=1.0).apply(model, data, seed=0, progress=False)
+    with torch.no_grad():
+        out = _feature_output(model.eval(), x)
+    channels, pruned = out.shape[1], summary["pruned"]
+    kept = [c for c in range(channels) if c not in set(pruned)]
+    assert summary["channels"] == channels and len(set(pruned)) == len(pruned) == round(rate * channels) > 0
+    assert out[:, pruned].abs().max() == 0  # silenced, whatever a shortcut carries
+    torch.testing.assert_close(out[:, kept], before[:, kept], rtol=0, atol=0)  # the rest untouched
+    path = tmp_path / "pruned.safetensors"
+    save_state(path, model.state_dict())
+    again = build_model(name, params, str(path))
+    assert torch.equal(again.feature_mask(), model.feature_mask())
+    with torch.no_grad():
+        torch.testing.assert_close(_feature_output(again, x), out, rtol=0, atol=0)

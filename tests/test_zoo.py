@@ -84,6 +84,43 @@ def test_builds_offline_scores_and_passes_gradients(name, no_network, empty_pyiq
     assert not no_network
 
 
+#: networks with RGB convolutions (MUSIQ's sees its multi-scale patches of the
+#: normalised image; MANIQA's ViT is slow; NIQE and BRISQUE have none)
+NORMALISING = ["hyperiqa", "tres", "dbcnn", "topiq_nr", "nima", "clipiqa", "musiq"]
+
+
+@pytest.mark.parametrize("name", NORMALISING)
+def test_declared_input_normalisation_is_what_the_network_applies(name, no_network, empty_pyiqa_cache):
+    """A constant-colour image stays constant through any crop or resize, so each
+    RGB convolution must receive exactly (colour - mean) / std per channel."""
+    _, side, params = INPUTS[name]
+    model = iqabench.get_model(name, weights="random", **params)
+    mean, std = (torch.tensor(v, dtype=torch.float64) for v in model.input_normalisation())
+    assert mean.shape == std.shape == (3,) and (std > 0).all()
+    seen = []
+    hooks = [m.register_forward_hook(lambda _m, inputs, _o: seen.append(inputs[0].detach()))
+             for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels == 3]
+    colour = torch.tensor([0.2, 0.5, 0.9])
+    try:
+        with torch.no_grad():
+            model(colour.view(1, 3, 1, 1).expand(1, 3, side, side).clone())
+    finally:
+        for h in hooks:
+            h.remove()
+    assert seen
+    expected = ((colour.double() - mean) / std).float()
+    for inp in seen:
+        assert inp.shape[1] == 3
+        torch.testing.assert_close(inp.amax(dim=(0, 2, 3)), expected, rtol=0, atol=1e-5)
+        torch.testing.assert_close(inp.amin(dim=(0, 2, 3)), expected, rtol=0, atol=1e-5)
+
+
+def test_models_without_normalisation_declare_identity():
+    from iqabench_plugins.models.cnniqa import CNNIQA
+
+    assert CNNIQA().input_normalisation() == ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+
+
 def test_eval_is_deterministic_and_crops_average():
     model = iqabench.get_model("brisque", weights="random", crops=4, crop_size=48)
     x = _image(1, 80)

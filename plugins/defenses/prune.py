@@ -1,14 +1,30 @@
-"""Pruning defence: cut the least active channels of the last feature convolution.
+"""Pruning defence: silence the least active output channels of the feature extractor.
 
 Fine-pruning's observation (Liu et al. 2018, used by BAIQA, REFERENCES.md 2):
 channels that stay dormant on clean images are where a backdoor can hide,
-so removing them costs little clean accuracy.  The layer is the model's
-:meth:`~iqabench.contracts.IQAModel.prunable_layer`; the paper sweeps rates
-0-60%.
+so removing them costs little clean accuracy.  BAIQA prunes "the output of
+the last convolutional layer of the feature extractor"; the paper sweeps
+rates 0-60%.
+
+Which output: the model's :meth:`~iqabench.contracts.IQAModel.feature_layer`,
+the module whose output the head consumes -- for a ResNet its ``layer4``,
+after the last block's shortcut add and ReLU.  Zeroing the filters of that
+block's last 1x1 convolution (this defence's first version) removes
+nothing: the identity shortcut carries every channel around them.  So the
+channels are removed by a persistent mask on the output
+(:meth:`~iqabench.contracts.IQAModel.set_feature_mask`), which is saved with
+the weights and re-installed on loading.
+
+How dormant: the mean MAGNITUDE of a channel's output over the benign images
+and every position.  Fine-pruning ranks post-ReLU activations, which are
+non-negative, so its "mean activation" is this magnitude; on an output that
+no ReLU follows (cnniqa max- AND min-pools its raw convolution) a signed
+mean would call a strongly negative -- informative -- channel dormant.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -19,15 +35,17 @@ from iqabench.progress import progress as progress_bar
 
 
 @torch.no_grad()
-def mean_activations(model: IQAModel, layer: torch.nn.Conv2d, images, device: str = "cpu") -> torch.Tensor:
-    """Mean output of each channel of ``layer`` over ``images`` (eval mode, every position)."""
-    total = torch.zeros(layer.out_channels, dtype=torch.float64)
+def mean_magnitudes(model: IQAModel, layer: torch.nn.Module, images, device: str = "cpu") -> torch.Tensor:
+    """Mean |output| of each channel (dim 1) of ``layer`` over ``images`` (eval mode, every position)."""
+    total: torch.Tensor | None = None
     count = 0
 
     def hook(_module, _inputs, out):
-        nonlocal count
-        total.add_(out.detach().double().sum(dim=(0, 2, 3)).cpu())
-        count += out.shape[0] * out.shape[2] * out.shape[3]
+        nonlocal total, count
+        dims = (0, *range(2, out.ndim))
+        batch = out.detach().double().abs().sum(dim=dims).cpu()
+        total = batch if total is None else total + batch
+        count += out.numel() // out.shape[1]
 
     handle = layer.register_forward_hook(hook)
     try:
@@ -36,69 +54,30 @@ def mean_activations(model: IQAModel, layer: torch.nn.Conv2d, images, device: st
             model(x.unsqueeze(0).to(device) if x.ndim == 3 else x.to(device))
     finally:
         handle.remove()
-    if not count:
+    if total is None or not count:
         raise ParameterError(f"model {model.name!r}: no benign images reached the pruned layer")
     return total / count
 
 
-def channels_to_prune(activation: torch.Tensor, rate: float) -> list[int]:
-    """The ``round(rate * C)`` channels with the lowest mean activation (ties: lower index)."""
-    k = round(rate * activation.numel())
-    order = sorted(range(activation.numel()), key=lambda c: (float(activation[c]), c))
+def channels_to_prune(magnitude: torch.Tensor, rate: float) -> list[int]:
+    """The ``round(rate * C)`` channels with the lowest mean magnitude (ties: lower index)."""
+    k = round(rate * magnitude.numel())
+    order = sorted(range(magnitude.numel()), key=lambda c: (float(magnitude[c]), c))
     return sorted(order[:k])
-
-
-@torch.no_grad()
-def batchnorm_after(model: IQAModel, layer: torch.nn.Conv2d, x: torch.Tensor) -> "torch.nn.BatchNorm2d | None":
-    """The BatchNorm2d that directly consumes ``layer``'s output (found by tracing one forward), or None."""
-    seen: dict[str, torch.Tensor] = {}
-    found: list[torch.nn.Module] = []
-
-    def grab(_m, _i, out):
-        seen["out"] = out
-
-    def check(m, inputs, _o):
-        if "out" in seen and inputs and inputs[0] is seen["out"]:
-            found.append(m)
-
-    handles = [layer.register_forward_hook(grab)]
-    handles += [m.register_forward_hook(check) for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    try:
-        model.eval()(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return found[0] if found else None
-
-
-@torch.no_grad()
-def zero_channels(layer: torch.nn.Conv2d, channels: list[int], norm: "torch.nn.BatchNorm2d | None" = None) -> None:
-    """Remove output channels by zeroing their filters and biases: their output is exactly 0.
-
-    A batch norm right after the layer would turn that 0 into a constant
-    offset, so its scale and shift are zeroed for the same channels: the
-    channel is then exactly 0 after the normalisation too.  Zeroing (rather
-    than rebuilding narrower layers) keeps every shape and state-dict key,
-    so the pruned model saves and loads as a plain weights file of the same
-    architecture.
-    """
-    if channels:
-        layer.weight[channels] = 0
-        if layer.bias is not None:
-            layer.bias[channels] = 0
-        if norm is not None and norm.affine:
-            norm.weight[channels] = 0
-            norm.bias[channels] = 0
 
 
 @dataclass
 class Prune(Defense):
-    """Zero the ``rate`` fraction of channels of ``prunable_layer()`` with the lowest mean
-    activation on ``fraction`` of the benign training split."""
+    """Silence the ``rate`` fraction of the feature extractor's output channels
+    (``IQAModel.feature_layer()``) with the lowest mean magnitude on
+    ``fraction`` of the benign training split."""
 
     name = "prune"
-    description = "Prune the least active channels of the last feature conv on benign data (fine-pruning, BAIQA)"
+    description = "Prune the least active output channels of the feature extractor on benign data (fine-pruning, BAIQA)"
     kind = "post-training"
+    #: what the defence computes, beyond its parameters (part of the defended
+    #: model's key): v1 masks feature_layer()'s output, ranked by magnitude
+    version: ClassVar[str] = "feature-output-magnitude-v1"
 
     rate: float = 0.2
     fraction: float = 0.2
@@ -112,7 +91,7 @@ class Prune(Defense):
     def apply(self, model: IQAModel, dataset: IQADataset, seed: int, device: str = "cpu",
               progress: bool = True) -> dict:
         items = benign_items(dataset, self.fraction, seed)
-        layer = model.prunable_layer()
+        layer = model.feature_layer()
         with progress_bar(progress) as bar:
             task = bar.add_task(f"prune {model.name}: activations", total=len(items))
 
@@ -121,10 +100,11 @@ class Prune(Defense):
                     yield dataset.load(item)
                     bar.advance(task)
 
-            activation = mean_activations(model, layer, images(), device)
-        pruned = channels_to_prune(activation, self.rate)
-        norm = batchnorm_after(model, layer, dataset.load(items[0]).unsqueeze(0).to(device))
-        zero_channels(layer, pruned, norm)
+            magnitude = mean_magnitudes(model, layer, images(), device)
+        pruned = channels_to_prune(magnitude, self.rate)
+        mask = torch.ones(magnitude.numel())
+        mask[pruned] = 0
+        model.set_feature_mask(mask)
         names = {m: n for n, m in model.named_modules()}
-        return {"layer": names.get(layer, "?"), "batchnorm": names.get(norm) if norm is not None else None,
-                "channels": layer.out_channels, "pruned": pruned, "benign_images": len(items)}
+        return {"layer": names.get(layer, "?"), "channels": magnitude.numel(), "pruned": pruned,
+                "benign_images": len(items)}

@@ -335,6 +335,12 @@ class CNNIQA(IQAModel):
         feats = feats.view(self.train_patches, batch, -1).permute(1, 2, 0)[..., None]  # B x C x k x 1
         return self.head(feats, self.context(crops))
 
+    def feature_layer(self) -> nn.Module:
+        """The 7x7 convolution: the max and min pooling consume its raw output
+        (no ReLU), so a channel's large negative responses carry as much as
+        its positive ones -- pruning ranks channels by their magnitude."""
+        return self.conv
+
     # --- training and weights -------------------------------------------------
     def recipe(self, profile: str = "default") -> TrainRecipe:
         if profile not in RECIPES:

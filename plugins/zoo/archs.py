@@ -33,9 +33,10 @@ class Arch:
     #: raw scores (N) of crops (N x 3 x s x s in [0,1]); ``training`` tells
     #: the core whether it is called by the trainer
     score: Callable[[nn.Module, torch.Tensor, bool], torch.Tensor]
-    #: the feature extractor (backbone) submodule of ``net``; its last
-    #: convolution is what pruning defences cut (None: the IQAModel default)
-    backbone: str | None = None
+    #: the submodule of ``net`` whose output is the feature extractor's output
+    #: -- what the head consumes, after a ResNet's last shortcut add and ReLU;
+    #: pruning defences mask its channels (None: the IQAModel default)
+    features: str | None = None
 
 
 def _build(module: str, cls: str, **kwargs: Any) -> tuple[nn.Module, list[str]]:
@@ -201,11 +202,12 @@ class CLIPIQACore(nn.Module):
         self.clip = mod.CLIP(**CLIP_RN50).float()
         self.clip.requires_grad_(False)  # zero-shot: pyiqa freezes CLIP too
         self.register_buffer("tokens", clip_tokenize(CLIPIQA_PROMPTS), persistent=False)
-        self.register_buffer("mean", torch.tensor(consts.OPENAI_CLIP_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(consts.OPENAI_CLIP_STD).view(1, 3, 1, 1), persistent=False)
+        # pyiqa's names for the input normalisation (ZooModel.input_normalisation reads them)
+        self.register_buffer("default_mean", torch.tensor(consts.OPENAI_CLIP_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("default_std", torch.tensor(consts.OPENAI_CLIP_STD).view(1, 3, 1, 1), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = (x - self.mean) / self.std
+        x = (x - self.default_mean) / self.default_std
         with torch.no_grad():  # text features do not depend on the image
             text = self.clip.encode_text(self.tokens)
         logits, _ = self.clip(x, None, pos_embedding=False, text_features=text)
@@ -222,12 +224,15 @@ def _clipiqa_score(net: nn.Module, x: torch.Tensor, training: bool) -> torch.Ten
 
 
 ARCHS: dict[str, Arch] = {
-    "hyperiqa": Arch(_hyperiqa_build, _hyperiqa_score, backbone="base_model"),
-    "dbcnn": Arch(_dbcnn_build, _plain_score, backbone="features1"),
-    "tres": Arch(_tres_build, _tres_score, backbone="model"),
+    # ResNet-50 ``layer4`` (timm's feature list / torchvision's): its output is the backbone's
+    "hyperiqa": Arch(_hyperiqa_build, _hyperiqa_score, features="base_model.layer4"),
+    # the VGG-16 branch (ends with a ReLU); DBCNN's bilinear pooling also reads the S-CNN branch
+    "dbcnn": Arch(_dbcnn_build, _plain_score, features="features1"),
+    "tres": Arch(_tres_build, _tres_score, features="model.layer4"),
     "maniqa": Arch(_maniqa_build, _maniqa_score),
     "musiq": Arch(_musiq_build, _musiq_score),
-    "topiq_nr": Arch(_topiq_build, _plain_score),
-    "nima": Arch(_nima_build, _plain_score),
-    "clipiqa": Arch(_clipiqa_build, _clipiqa_score),
+    "topiq_nr": Arch(_topiq_build, _plain_score, features="semantic_model.layer4"),
+    # Inception-ResNet-v2's last conv block (conv + BN + ReLU), the last of timm's features
+    "nima": Arch(_nima_build, _plain_score, features="base_model.conv2d_7b"),
+    "clipiqa": Arch(_clipiqa_build, _clipiqa_score, features="clip.visual.layer4"),
 }

@@ -144,6 +144,9 @@ class ZooSpec:
     untrainable: str = ""
     #: prefix that pyiqa-layout checkpoints need in our state dict
     foreign_prefix: str = "net."
+    #: per-channel (mean, std) the network normalises its input with, when it
+    #: keeps no ``default_mean`` / ``default_std`` (see ZooModel.input_normalisation)
+    input_norm: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
 
 def _recipes(paper: TrainRecipe, quick_crop: int) -> dict[str, TrainRecipe]:
@@ -164,7 +167,8 @@ ZOO: tuple[ZooSpec, ...] = (
             (0.0, 1.0), checkpoint="ckpt_koniq10k.pt", native_size=224, affine=(0.0, 100.0),
             recipes=_recipes(GENERIC_PAPER, 192)),
     ZooSpec("musiq", "MUSIQ", "MUSIQ (Ke et al., ICCV 2021): multi-scale image quality transformer",
-            (0.0, 100.0), checkpoint="musiq_koniq_ckpt-e95806b9.pth", recipes=_recipes(GENERIC_PAPER, 128)),
+            (0.0, 100.0), checkpoint="musiq_koniq_ckpt-e95806b9.pth", recipes=_recipes(GENERIC_PAPER, 128),
+            input_norm=((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))),  # pyiqa: (x - 0.5) * 2
     ZooSpec("topiq_nr", "TOPIQNR", "TOPIQ-NR (Chen et al., TIP 2024): top-down semantic attention, ResNet-50",
             (0.0, 1.0), checkpoint="cfanet_nr_koniq_res50-9a73138b.pth", recipes=_recipes(GENERIC_PAPER, 128)),
     ZooSpec("nima", "NIMA", "NIMA (Talebi & Milanfar, TIP 2018): Inception-ResNet-v2, 10-bin score distribution",
@@ -265,13 +269,23 @@ class ZooModel(IQAModel):
     def training_forward(self, crops: torch.Tensor) -> torch.Tensor:
         return self._affine(self._raw(self.fit_input(crops), True)).reshape(-1)
 
-    def prunable_layer(self) -> nn.Conv2d:
-        """The last convolution of the architecture's backbone (e.g. ResNet-50 ``layer4.2.conv3``)."""
-        backbone = archs.ARCHS[self.spec.name].backbone if self.spec.name in archs.ARCHS else None
-        if backbone is None:
-            return super().prunable_layer()
-        convs = [m for m in self.net.get_submodule(backbone).modules() if isinstance(m, nn.Conv2d)]
-        return convs[-1] if convs else super().prunable_layer()
+    def feature_layer(self) -> nn.Module:
+        """The architecture's feature extractor output (e.g. ResNet-50 ``layer4``:
+        after its last shortcut add and ReLU), see :data:`archs.ARCHS`."""
+        arch = archs.ARCHS.get(self.spec.name)
+        if arch is None or arch.features is None:
+            return super().feature_layer()
+        return self.net.get_submodule(arch.features)
+
+    def input_normalisation(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The spec's, else the network's own ``default_mean`` / ``default_std``
+        (pyiqa's convention, which its forward applies), else the identity."""
+        if self.spec.input_norm is not None:
+            return self.spec.input_norm
+        mean, std = getattr(self.net, "default_mean", None), getattr(self.net, "default_std", None)
+        if mean is None or std is None:
+            return super().input_normalisation()
+        return tuple(float(v) for v in mean.flatten()), tuple(float(v) for v in std.flatten())
 
     # --- training -------------------------------------------------------------
     def recipe(self, profile: str = "default") -> TrainRecipe:
@@ -302,7 +316,7 @@ class ZooModel(IQAModel):
         """A pyiqa-layout state dict in our key layout."""
         return {self.spec.foreign_prefix + k: v for k, v in state.items()}
 
-    def load_weights(self, state: dict) -> None:
+    def load_model_state(self, state: dict) -> None:
         state = {(k[7:] if k.startswith("module.") else k): v for k, v in state.items()}
         own = self.state_dict()
         if not any(k in own for k in state):
@@ -396,7 +410,7 @@ class _BRISQUE(ZooModel):
             return None
         return converted(source, "brisque-published", classical.convert_brisque_pth)
 
-    def load_weights(self, state: dict) -> None:
+    def load_model_state(self, state: dict) -> None:
         """The SVR's size comes from the file (the published one has 774 SVs)."""
         state = {(k[4:] if k.startswith("net.") else k): v for k, v in state.items()}
         need = ("sv", "sv_coef", "rho", "gamma")
