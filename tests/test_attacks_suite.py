@@ -126,6 +126,18 @@ def test_amifgsm_bound_is_one_over_niqe_of_each_image_and_the_step_is_bound_over
         assert (_linf(out.images, x) <= out.bound + 1e-6).all()
 
 
+@pytest.mark.parametrize("model_cls,sign", [(LinearScore, 1.0), (LowerBetterLinear, -1.0)])
+def test_amifgsm_fixed_mode_holds_every_image_to_the_reference_10_over_255(model_cls, sign):
+    # the MSU code's AMI-FGSM: eps 10/255 for every image, 10 steps of eps/10;
+    # no NIQE is computed (an 8 px image, too small for NIQE, is fine)
+    model, x = model_cls(), _inputs(n=3, size=8)
+    out = AMIFGSM(eps_mode="fixed").perturb(model, x)
+    assert out.norm == "linf" and out.bound.tolist() == [torch.tensor(10 / 255).item()] * 3
+    expected = (x + sign * (10 / 255) * model.w.sign().detach()).clamp(0, 1)
+    torch.testing.assert_close(out.images, expected, rtol=0, atol=1e-6)
+    assert "niqe" not in AMIFGSM(eps_mode="fixed").provenance()
+
+
 def test_amifgsm_refuses_images_smaller_than_the_niqe_patch_and_flat_images():
     from iqabench.errors import IQABenchError
 

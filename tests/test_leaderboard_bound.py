@@ -1,0 +1,49 @@
+"""The adversarial leaderboard shows each L-inf attack's mean bound (AMI-FGSM's
+1/NIQE is several times the 10/255 of the others: the row must say so)."""
+import sqlite3
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from iqabench import hookimpl
+from models_for_tests import TinyConvIQA, TinyData
+
+
+class TinyPlugin:
+    Data = TinyData.make(n_train=4, n_test=6)
+
+    @hookimpl
+    def register_models(self, register):
+        register(TinyConvIQA)
+
+    @hookimpl
+    def register_datasets(self, register):
+        register(self.Data)
+
+
+def test_the_mean_linf_bound_is_a_column_of_the_csv_and_the_markdown(invoke, plugin, tmp_path):
+    plugin(TinyPlugin(), "tiny-bound-plugin")
+    store, board = tmp_path / "s.sqlite", tmp_path / "board"
+    common = ["-m", "test-tiny-cnn", "-d", "test-tiny-data", "--batch-size", "4", "--store", str(store), "-q"]
+    result = invoke(["run", *common, "-a", "fgsm", "--no-leaderboard"])
+    assert result.exit_code == 0, result.output
+    result = invoke(["run", *common, "-a", "korhonen", "-a", "madc", "--param", "iters=2", "--leaderboard", str(board)])
+    assert result.exit_code == 0, result.output
+    db = sqlite3.connect(store)
+    bounds = {a: np.array([b for (b,) in db.execute(
+        "SELECT i.bound FROM images i JOIN cells c ON i.cell_key = c.key WHERE c.attack = ?", (a,))])
+        for a in ("fgsm", "korhonen", "madc")}
+    assert len(set(bounds["korhonen"])) > 1  # the realised L-inf: a genuine mean over images
+    df = pd.read_csv(board / "adversarial.csv").set_index("attack")
+    assert df.loc["fgsm", "linf_bound"] == pytest.approx(10 / 255)
+    assert df.loc["korhonen", "linf_bound"] == pytest.approx(bounds["korhonen"].mean())
+    assert np.isnan(df.loc["madc", "linf_bound"])  # an MSE bound is no L-inf bound
+    lines = (board / "README.md").read_text().splitlines()
+    header = next(line for line in lines if line.startswith("| model |"))
+    col = [c.strip() for c in header.split("|")].index("L-inf bound")
+    row = {line.split("|")[4].strip(): [c.strip() for c in line.split("|")] for line in lines
+           if line.startswith("| test-tiny-cnn")}
+    assert row["fgsm"][col] == f"{10 / 255:.4f}"
+    assert row["korhonen"][col] == f"{bounds['korhonen'].mean():.4f}"
+    assert row["madc"][col] == "n/a"
