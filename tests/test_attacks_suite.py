@@ -136,6 +136,10 @@ def test_amifgsm_fixed_mode_holds_every_image_to_the_reference_10_over_255(model
     expected = (x + sign * (10 / 255) * model.w.sign().detach()).clamp(0, 1)
     torch.testing.assert_close(out.images, expected, rtol=0, atol=1e-6)
     assert "niqe" not in AMIFGSM(eps_mode="fixed").provenance()
+    # the reference's AMI-FGSM is MI-FGSM at its defaults (step 10/255 / 10 = 1/255, momentum 1)
+    tiny, z = TinyConvIQA(lower_better=sign < 0), _inputs(n=3, size=10)
+    torch.testing.assert_close(AMIFGSM(eps_mode="fixed").perturb(tiny, z).images, MIFGSM().perturb(tiny, z).images,
+                               rtol=0, atol=1e-6)
 
 
 def test_amifgsm_refuses_images_smaller_than_the_niqe_patch_and_flat_images():
@@ -176,21 +180,54 @@ def test_activity_map_matches_scipy_and_flat_images_get_ones():
     assert torch.equal(activity_map(torch.full((1, 3, 9, 9), 0.4)), torch.ones(1, 1, 9, 9))
 
 
-def test_korhonen_on_a_linear_score_moves_k_lr_where_the_map_is_positive():
-    # Adam with a constant gradient steps exactly lr * sign(g) each time
+@pytest.mark.parametrize("map_on", ["update", "gradient"])
+def test_korhonen_on_a_linear_score_closed_form(map_on):
+    # Adam with a constant gradient steps exactly lr * sign(g) each time:
+    # "update" scales that step by the map, "gradient" (Adam on grad * map)
+    # keeps only the map's support
     x = _inputs(size=8)
     x[:, :, :, :4] = 0.3  # flat on the left: column 0 has no activity even after dilation
     assert (activity_map(x)[..., 0] == 0).all()
     for model, sign in ((LinearScore(), 1.0), (LowerBetterLinear(), -1.0)):
-        out = Korhonen(iters=10, lr=0.005).perturb(model, x)
+        out = Korhonen(iters=10, lr=0.005, map_on=map_on).perturb(model, x)
         mask = activity_map(x)
-        expected = x + sign * 10 * 0.005 * (model.w.detach() * mask).sign()
+        weight = mask if map_on == "update" else (mask > 0).to(x.dtype)
+        expected = x + sign * 10 * 0.005 * model.w.detach().sign() * weight
         torch.testing.assert_close(out.images, expected, rtol=0, atol=1e-5)
         torch.testing.assert_close(out.bound, _linf(out.images, x))
         assert out.norm == "linf"
 
 
-def _reference_korhonen(model, image, iters, lr, metric_range):
+def _spearman_delta_vs_map(x, adv):
+    from scipy.stats import spearmanr
+
+    act = activity_map(x)[:, 0]
+    delta = (adv - x).abs().mean(1)  # per pixel, over the colour channels
+    keep = act > 0
+    return spearmanr(act[keep].numpy(), delta[keep].numpy()).statistic
+
+
+@pytest.mark.parametrize("model", [LinearScore(size=24), LowerBetterLinear(size=24), TinyConvIQA(),
+                                   TinyConvIQA(lower_better=True)], ids=lambda m: type(m).__name__)
+def test_korhonen_perturbation_grows_with_the_activity_map(model):
+    # the map must shape the perturbation, not just mask it: among pixels with
+    # positive activity |delta| rises with the map (the old grad * map before
+    # Adam gave every such pixel the same |delta| on a linear score)
+    g = torch.Generator().manual_seed(2)
+    x = 0.3 + 0.4 * torch.rand(2, 3, 24, 24, generator=g) * torch.linspace(0, 1, 24)  # texture growing left to right
+    adv = Korhonen().perturb(model, x).images
+    assert _spearman_delta_vs_map(x, adv) > 0.5
+
+
+def test_korhonen_on_the_default_model_perturbs_textured_pixels_most():
+    import iqabench
+
+    model = iqabench.get_model("cnniqa").requires_grad_(False)
+    x = _natural(n=2, size=96)
+    assert _spearman_delta_vs_map(x, Korhonen().perturb(model, x).images) > 0.5
+
+
+def _reference_korhonen(model, image, iters, lr, metric_range, map_on):
     sign = -1.0 if model.lower_better else 1.0
     sp = activity_map(image)
     img = image.clone().requires_grad_(True)
@@ -198,20 +235,25 @@ def _reference_korhonen(model, image, iters, lr, metric_range):
     for _ in range(iters):
         loss = 1 - sign * model(img).sum() / metric_range
         loss.backward()
-        img.grad *= sp
+        before = img.detach().clone()
+        if map_on == "gradient":
+            img.grad *= sp
         opt.step()
+        if map_on == "update":
+            img.data = before + sp * (img.data - before)
         img.data.clamp_(0.0, 1.0)
         opt.zero_grad()
     return img.detach()
 
 
+@pytest.mark.parametrize("map_on", ["update", "gradient"])
 @pytest.mark.parametrize("lower_better", [False, True])
-def test_korhonen_batched_equals_the_per_image_reference_loop(lower_better):
+def test_korhonen_batched_equals_the_per_image_reference_loop(lower_better, map_on):
     # float64: Adam divides tiny masked gradients by their own size
     model, x = TinyConvIQA(lower_better).double(), _inputs(n=3, size=10, lo=0.0, hi=1.0).double()
     model.out = model.out.double()
-    adv = Korhonen(iters=5).perturb(model, x).images
-    ref = torch.cat([_reference_korhonen(model, x[i:i + 1], 5, 0.005, 10.0) for i in range(3)])
+    adv = Korhonen(iters=5, map_on=map_on).perturb(model, x).images
+    ref = torch.cat([_reference_korhonen(model, x[i:i + 1], 5, 0.005, 10.0, map_on) for i in range(3)])
     torch.testing.assert_close(adv, ref, rtol=0, atol=1e-12)
 
 
