@@ -6,24 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from iqabench import hookimpl
-from models_for_tests import TinyConvIQA, TinyData
-
-
-class TinyPlugin:
-    Data = TinyData.make(n_train=4, n_test=6)
-
-    @hookimpl
-    def register_models(self, register):
-        register(TinyConvIQA)
-
-    @hookimpl
-    def register_datasets(self, register):
-        register(self.Data)
+from models_for_tests import Registers, TinyConvIQA, TinyData
 
 
 def test_the_mean_linf_bound_is_a_column_of_the_csv_and_the_markdown(invoke, plugin, tmp_path):
-    plugin(TinyPlugin(), "tiny-bound-plugin")
+    plugin(Registers([TinyConvIQA], [TinyData.make(n_train=4, n_test=6)]), "tiny-bound-plugin")
     store, board = tmp_path / "s.sqlite", tmp_path / "board"
     common = ["-m", "test-tiny-cnn", "-d", "test-tiny-data", "--batch-size", "4", "--store", str(store), "-q"]
     result = invoke(["run", *common, "-a", "fgsm", "--no-leaderboard"])

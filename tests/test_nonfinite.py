@@ -12,8 +12,6 @@ import pytest
 import torch
 from PIL import Image
 
-from iqabench import hookimpl
-from iqabench.contracts import IQAModel
 from iqabench.errors import IQABenchError, NonFiniteError
 from iqabench.gradients import counting_steps, gain_and_grad
 from iqabench.store import Store
@@ -22,29 +20,25 @@ from iqabench_plugins.adversarial.korhonen import Korhonen
 from iqabench_plugins.adversarial.madc import MADC
 from iqabench_plugins.adversarial.mifgsm import MIFGSM
 from iqabench_plugins.adversarial.pgd import PGD
+from models_for_tests import MeanLuma, Registers
 
 #: the luma above which ``LumaCliff`` has no score: 2.5 grey levels above 128
 CLIFF = 130.5 / 255
 
 
-class LumaCliff(IQAModel):
-    """100 x mean luma + where(u > 0, sqrt(u), 0), u = CLIFF - mean luma: the
+class LumaCliff(MeanLuma):
+    """Mean luma x 100 + where(u > 0, sqrt(u), 0), u = CLIFF - mean luma: the
     score is finite everywhere, its gradient is finite below the cliff and NaN
-    beyond it (where's masked branch still back-propagates 0 x sqrt'(u < 0)).  Every pixel's gradient is positive below
-    the cliff, so I-FGSM raises the luma by alpha per step: an image at grey
-    level 128 has a finite gradient at steps 1-3 and NaN at step 4 -- where
-    the old code's sign(NaN) = 0 froze it and finished the cell silently."""
+    beyond it (where's masked branch still back-propagates 0 x sqrt'(u < 0)).
+    Every pixel's gradient is positive below the cliff, so I-FGSM raises the
+    luma by alpha per step: an image at grey level 128 has a finite gradient
+    at steps 1-3 and NaN at step 4 -- where the old code's sign(NaN) = 0 froze
+    it and finished the cell silently."""
 
     name = "test-luma-cliff"
-    lower_better = False
-    min_size = 8
-
-    def __init__(self):
-        super().__init__()
-        self.score_range = (0.0, 100.0)
 
     def forward(self, x):
-        luma = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).mean((1, 2))
+        luma = MeanLuma.forward(self, x) / 100
         u = CLIFF - luma
         return 100 * luma + torch.where(u > 0, torch.sqrt(u), torch.zeros_like(u))
 
@@ -53,7 +47,7 @@ class ScoreCliff(LumaCliff):
     """The same, with the score itself NaN beyond the cliff."""
 
     def forward(self, x):
-        luma = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).mean((1, 2))
+        luma = MeanLuma.forward(self, x) / 100
         return 100 * luma + torch.sqrt(CLIFF - luma)
 
 
@@ -95,14 +89,8 @@ def test_every_gradient_attack_stops_at_the_first_non_finite_step(attack, levels
 
 
 # --------------------------------------------------------------- the CLI ---
-class CliffPlugin:
-    @hookimpl
-    def register_models(self, register):
-        register(LumaCliff)
-
-
 def test_the_cli_names_the_image_and_the_step_and_finishes_no_cell(invoke, tmp_path, plugin):
-    plugin(CliffPlugin(), "cliff-plugin")
+    plugin(Registers([LumaCliff]), "cliff-plugin")
     root = tmp_path / "imgs"
     root.mkdir()
     for name, level in (("a.png", 100), ("b.png", 128), ("c.png", 90)):
