@@ -42,13 +42,23 @@ def _linf_bound(summary: dict) -> float:
 
 
 def _non_default(kind: str, name: str, params: dict) -> str:
-    """Parameters that differ from the component's defaults, compactly."""
+    """Parameters that differ from the component's defaults, compactly.
+
+    A parameter whose default is None and which the component fills in from
+    the others (MADC's step size by its mode) is shown only if it differs from
+    the value the component would fill in.
+    """
     try:
         from .params import param_specs
         from .plugins import lookup
 
-        specs = param_specs(lookup(kind, name).obj)
+        cls = lookup(kind, name).obj
+        specs = param_specs(cls)
         shown = {k: v for k, v in params.items() if k in specs and specs[k].default != v}
+        filled = [k for k in shown if specs[k].default is None]
+        if filled:
+            derived = cls(**{k: v for k, v in shown.items() if k not in filled})
+            shown = {k: v for k, v in shown.items() if k not in filled or getattr(derived, k, None) != v}
     except Exception:  # a plugin no longer installed: show everything
         shown = params
     return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(shown.items()))

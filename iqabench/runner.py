@@ -213,6 +213,9 @@ class Runner:
                              lambda item: self.load_checked(dataset, item, model))
         torch.manual_seed(spec.seed)
         uap = attack.fit(model, source, self.device).detach()
+        if not torch.isfinite(uap).all():  # never cache (or apply) a NaN perturbation
+            raise ModelError(f"attack {spec.attack!r}: training produced a non-finite perturbation (model "
+                             f"{spec.model!r} gave a non-finite score or gradient on the {train_split!r} split)")
         save_state(path, {"uap": uap}, {"config": canonical_json(cfg)})
         return uap, key
 

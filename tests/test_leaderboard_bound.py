@@ -34,3 +34,15 @@ def test_the_mean_linf_bound_is_a_column_of_the_csv_and_the_markdown(invoke, plu
     assert row["fgsm"][col] == f"{10 / 255:.4f}"
     assert row["korhonen"][col] == f"{bounds['korhonen'].mean():.4f}"
     assert row["madc"][col] == "n/a"
+
+
+def test_parameters_a_mode_fills_in_are_not_shown_as_non_default():
+    # MADC's lr and iters default to None and are filled by its init mode: the
+    # default row says "defaults", an init=noise row says only that
+    from iqabench.leaderboard import _non_default
+    from iqabench.runner import build_attack
+
+    assert _non_default("attack", "madc", build_attack("madc").params) == ""
+    assert _non_default("attack", "madc", build_attack("madc", {"init": "noise"}).params) == "init=noise"
+    assert _non_default("attack", "madc", build_attack("madc", {"init": "noise", "iters": "3"}).params) == "init=noise iters=3"
+    assert _non_default("attack", "madc", build_attack("madc", {"lr": "0.002"}).params) == "lr=0.002"

@@ -36,10 +36,11 @@ class LumaCliff(MeanLuma):
     it and finished the cell silently."""
 
     name = "test-luma-cliff"
+    cliff = CLIFF
 
     def forward(self, x):
         luma = MeanLuma.forward(self, x) / 100
-        u = CLIFF - luma
+        u = self.cliff - luma
         return 100 * luma + torch.where(u > 0, torch.sqrt(u), torch.zeros_like(u))
 
 
@@ -48,7 +49,7 @@ class ScoreCliff(LumaCliff):
 
     def forward(self, x):
         luma = MeanLuma.forward(self, x) / 100
-        return 100 * luma + torch.sqrt(CLIFF - luma)
+        return 100 * luma + torch.sqrt(self.cliff - luma)
 
 
 def _grey(levels, size=16):
@@ -128,3 +129,23 @@ def test_summaries_with_nan_are_strict_json_and_readable_by_sqlite(tmp_path):
     assert store.db.execute("SELECT json_extract(summary, '$.robustness') FROM cells").fetchone()[0] is None
     # read back as the store returns it: missing numbers are None
     assert store.cells_by_key("k")["summary"]["robustness"] is None
+
+
+def test_a_universal_attack_trained_into_nan_is_an_error_not_a_result(invoke, tmp_path, plugin, monkeypatch):
+    from models_for_tests import TinyData
+
+    class LowCliff(LumaCliff):  # most of the tiny data's images lie beyond it: NaN gradients in training
+        name = "test-low-cliff"
+        cliff = 0.05
+
+    plugin(Registers([LowCliff], [TinyData.make()]), "cliff-uap-plugin")
+    monkeypatch.setenv("IQABENCH_CACHE", str(tmp_path / "cache"))
+    store = tmp_path / "s.sqlite"
+    result = invoke(["run", "--store", str(store), "--no-leaderboard", "-q", "--model", "test-low-cliff",
+                     "--dataset", "test-tiny-data", "--attack", "cumulative-uap", "--param", "size=32"])
+    assert result.exit_code == 1
+    errors = [line for line in result.output.strip().splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.output
+    assert "'cumulative-uap'" in errors[0] and "non-finite perturbation" in errors[0] and "'test-low-cliff'" in errors[0]
+    assert not list((tmp_path / "cache" / "uaps").glob("*"))  # no NaN perturbation cached for a rerun
+    assert sqlite3.connect(store).execute("SELECT count(*) FROM cells WHERE status = 'done'").fetchone()[0] == 0
