@@ -151,6 +151,11 @@ def _dataset_params(pairs, data_root) -> dict:
     return params
 
 
+def _number(value, spec: str) -> str:
+    """A figure of a summary; ``n/a`` where none could be computed (stored as null)."""
+    return "n/a" if value is None or value != value else format(value, spec)
+
+
 def _print_summaries(summaries) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -166,8 +171,8 @@ def _print_summaries(summaries) -> None:
         defense = spec.get("defense", "none")
         table.add_row(spec["model"] + (f" +{defense}" if defense != "none" else ""),
                       f"{spec['dataset']}/{spec['split']}", s["attack"], str(s["n"]),
-                      *(f"{s[k]:.4f}" for k in ("abs_gain", "rel_gain", "robustness", "wasserstein", "energy")),
-                      f"{s['psnr']:.2f}", f"{s.get('score_rmse', float('nan')):.3f}")
+                      *(_number(s.get(k), ".4f") for k in ("abs_gain", "rel_gain", "robustness", "wasserstein", "energy")),
+                      _number(s.get("psnr"), ".2f"), _number(s.get("score_rmse"), ".3f"))
     if len(table.rows):
         Console().print(table)
     from .backdoor_board import print_summaries

@@ -42,3 +42,35 @@ class SuiteError(IQABenchError):
 
 class WeightsError(IQABenchError):
     """A weights file that is missing, corrupt or refused as unsafe."""
+
+
+class NonFiniteError(ModelError):
+    """A NaN or infinite score or input gradient inside an attack.
+
+    Raised by :func:`iqabench.gradients.input_grad` (every gradient attack goes
+    through it) with the positions of the offending images in the batch it was
+    given and the attack's gradient step (1-based; ``None`` outside
+    :func:`iqabench.gradients.counting_steps`).  The runner re-raises it with
+    the images' dataset names (:meth:`named`).  Left alone, ``sign(NaN) = 0``
+    would freeze such an image and the scores would count it as "left
+    unchanged"; a benchmark must not publish that silently.
+    """
+
+    def __init__(self, what: str, indices: list[int], step: int | None, batch: int, message: str | None = None):
+        self.what, self.indices, self.step, self.batch = what, list(indices), step, batch
+        super().__init__(message or self._message(f"batch position(s) {', '.join(map(str, self.indices))}"))
+
+    def _message(self, where: str, attack: str | None = None) -> str:
+        at = f" at step {self.step}" if self.step is not None else ""
+        return f"{f'attack {attack!r}: ' if attack else ''}non-finite {self.what}{at} on {where}"
+
+    def named(self, attack: str, names: list[str]) -> "NonFiniteError":
+        """The same error naming ``attack`` and the images (``names``: the
+        batch the attack was given; if the failing call saw another batch, all
+        of them are named as candidates)."""
+        if self.batch == len(names):
+            culprits = [names[i] for i in self.indices]
+            where = ("image " if len(culprits) == 1 else "images ") + ", ".join(map(repr, culprits))
+        else:
+            where = "one of images " + ", ".join(map(repr, names))
+        return NonFiniteError(self.what, self.indices, self.step, self.batch, self._message(where, attack))

@@ -3,26 +3,66 @@
 Attacks *maximise* ``normalised_gain`` (REFERENCES.md 1 minimises
 ``J = 1 - s/range``, which is the same up to a constant), so the orientation
 of a lower-is-better model is handled here once, not by each attack.
+
+Every gradient is checked: a NaN or infinite objective or gradient raises
+:class:`~iqabench.errors.NonFiniteError` naming the images' batch positions
+and the step -- the number of this gradient evaluation within the current
+attack call (1-based), counted inside :func:`counting_steps` (the runner
+wraps each ``perturb`` call in it).  For attacks that take one gradient per
+iteration the step is the iteration.
 """
 from __future__ import annotations
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Callable, Iterator
 
 import torch
 
 from .contracts import IQAModel, normalised_gain
+from .errors import NonFiniteError
+
+_STEPS: ContextVar[list[int] | None] = ContextVar("iqabench_gradient_steps", default=None)
+
+
+@contextmanager
+def counting_steps() -> Iterator[None]:
+    """Number the gradient evaluations made inside the block from 1."""
+    token = _STEPS.set([0])
+    try:
+        yield
+    finally:
+        _STEPS.reset(token)
+
+
+def input_grad(objective: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``objective(x)`` (one value per image) and the gradient of its sum w.r.t. ``x``.
+
+    The per-image values are summed before back-propagation: in eval mode
+    images do not interact, so the gradient of the sum is each image's own
+    gradient and one backward pass serves the whole batch.  Raises
+    :class:`NonFiniteError` if any value or gradient is not finite.
+    """
+    counter = _STEPS.get()
+    if counter is not None:
+        counter[0] += 1
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        values = objective(x)
+        (grad,) = torch.autograd.grad(values.sum(), x)
+    values = values.detach()
+    bad_value = ~torch.isfinite(values.reshape(len(x), -1)).all(1)
+    bad = bad_value | ~torch.isfinite(grad.flatten(1)).all(1)
+    if bad.any():
+        raise NonFiniteError("score" if bad_value.any() else "gradient", bad.nonzero().flatten().tolist(),
+                             counter[0] if counter is not None else None, len(x))
+    return values, grad
 
 
 def gain_and_grad(model: IQAModel, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-image normalised gain and its gradient w.r.t. ``x``.
-
-    The per-image gains are summed before back-propagation: in eval mode
-    images do not interact, so the gradient of the sum is each image's own
-    gradient and one backward pass serves the whole batch.
-    """
-    x = x.detach().requires_grad_(True)
-    with torch.enable_grad():
-        gain = normalised_gain(model, model(x))
-        (grad,) = torch.autograd.grad(gain.sum(), x)
-    return gain.detach(), grad
+    """Per-image normalised gain and its gradient w.r.t. ``x`` (see :func:`input_grad`)."""
+    return input_grad(lambda z: normalised_gain(model, model(z)), x)
 
 
 def project_linf(x_adv: torch.Tensor, x: torch.Tensor, eps: torch.Tensor | float) -> torch.Tensor:

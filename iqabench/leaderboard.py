@@ -2,7 +2,10 @@
 
 ``render(store, out_dir)`` writes ``adversarial.csv`` and ``README.md``
 (Markdown) with one row per model x dataset x attack (x non-default
-parameters x seed): the five scores with 95% intervals, PSNR and SSIM.
+parameters x seed): the five scores with 95% intervals, PSNR, SSIM and, for
+attacks held to an L-inf bound, the mean bound (``linf_bound``: AMI-FGSM's
+per-image 1/NIQE is several times the others' 10/255, and a reader must see
+that before comparing rows).
 """
 from __future__ import annotations
 
@@ -23,18 +26,39 @@ SCORE_COLUMNS = [
     ("energy", "energy"),
     ("psnr", "PSNR"),
     ("ssim", "SSIM"),
+    ("linf_bound", "L-inf bound"),
     ("score_rmse", "score RMSE"),
 ]
 
 
+def _number(value) -> float:
+    """A summary figure as a float: NaN where none was computed (stored as null)."""
+    return float("nan") if value is None else value
+
+
+def _linf_bound(summary: dict) -> float:
+    """The mean L-inf bound of an L-inf attack's images; NaN for other norms."""
+    return _number(summary.get("bound")) if summary.get("norm") == "linf" else float("nan")
+
+
 def _non_default(kind: str, name: str, params: dict) -> str:
-    """Parameters that differ from the component's defaults, compactly."""
+    """Parameters that differ from the component's defaults, compactly.
+
+    A parameter whose default is None and which the component fills in from
+    the others (MADC's step size by its mode) is shown only if it differs from
+    the value the component would fill in.
+    """
     try:
         from .params import param_specs
         from .plugins import lookup
 
-        specs = param_specs(lookup(kind, name).obj)
+        cls = lookup(kind, name).obj
+        specs = param_specs(cls)
         shown = {k: v for k, v in params.items() if k in specs and specs[k].default != v}
+        filled = [k for k in shown if specs[k].default is None]
+        if filled:
+            derived = cls(**{k: v for k, v in shown.items() if k not in filled})
+            shown = {k: v for k, v in shown.items() if k not in filled or getattr(derived, k, None) != v}
     except Exception:  # a plugin no longer installed: show everything
         shown = params
     return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(shown.items()))
@@ -60,13 +84,13 @@ def adversarial_table(store: Store) -> pd.DataFrame:
             "n": s["n"],
         }
         for key, _ in SCORE_COLUMNS:
-            row[key] = s.get(key, float("nan"))  # older cells lack newer scores
+            row[key] = _linf_bound(s) if key == "linf_bound" else _number(s.get(key))  # older cells lack newer scores
             ci = s.get(f"{key}_ci")
             if ci is not None:
-                row[f"{key}_ci_low"], row[f"{key}_ci_high"] = ci
+                row[f"{key}_ci_low"], row[f"{key}_ci_high"] = map(_number, ci)
         for key in ("clean_plcc", "clean_srocc", "clean_rmse"):
-            row[key] = s.get(key, float("nan"))
-        row["test_srocc"] = (s.get("model_test") or {}).get("srocc", float("nan"))
+            row[key] = _number(s.get(key))
+        row["test_srocc"] = _number((s.get("model_test") or {}).get("srocc"))
         row["score_range"] = "{:.4g}..{:.4g}".format(*s["score_range"])
         row["cell"] = cell["key"]
         row["_group"] = (cfg["attack"].get("artifact"), cfg["dataset"]["split"], cfg["dataset"]["limit"]) if amplitude is not None else None

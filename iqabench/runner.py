@@ -20,7 +20,8 @@ import torch
 from . import defended, imagemetrics, scores
 from .artifacts import cache_dir, canonical_json, config_key, load_state, save_state, write_json
 from .contracts import Attack, AttackResult, IQADataset, IQAModel, Item, UniversalAttack
-from .errors import DatasetError, IQABenchError, ModelError, PluginError
+from .errors import DatasetError, IQABenchError, ModelError, NonFiniteError, PluginError
+from .gradients import counting_steps
 from .manifest import build_manifest, new_run_id
 from .models import build_model, ensure_score_range, model_identity
 from .params import resolve_params
@@ -242,6 +243,9 @@ class Runner:
                              lambda item: self.load_checked(dataset, item, model))
         torch.manual_seed(spec.seed)
         uap = attack.fit(model, source, self.device).detach()
+        if not torch.isfinite(uap).all():  # never cache (or apply) a NaN perturbation
+            raise ModelError(f"attack {spec.attack!r}: training produced a non-finite perturbation (model "
+                             f"{spec.model!r} gave a non-finite score or gradient on the {train_split!r} split)")
         save_state(path, {"uap": uap}, {"config": canonical_json(cfg)})
         return uap, key
 
@@ -289,7 +293,11 @@ class Runner:
             with torch.no_grad():
                 clean = model(x)
             self.check_scores(model, clean, names, "clean")
-            result = perturb(x)
+            try:
+                with counting_steps():
+                    result = perturb(x)
+            except NonFiniteError as e:  # batch positions -> the images' names
+                raise e.named(attack_name, names) from None
             adv = result.images.detach()
             self.check_result(attack_name, x, adv, result)
             with torch.no_grad():
@@ -328,6 +336,8 @@ class Runner:
         """A broken attack plugin must not publish numbers."""
         if adv.shape != x.shape:
             raise PluginError(f"attack {attack!r} returned shape {tuple(adv.shape)} for input {tuple(x.shape)}")
+        if not torch.isfinite(adv).all():
+            raise PluginError(f"attack {attack!r} returned non-finite pixels")
         if adv.min() < 0 or adv.max() > 1:
             raise PluginError(f"attack {attack!r} returned pixels outside [0, 1]")
         delta = (adv - x).flatten(1).double()
@@ -353,6 +363,8 @@ class Runner:
         test = (getattr(model, "card", None) or {}).get("test")
         if test:  # the attacked model's own clean quality on the whole test split (its card)
             summary["model_test"] = {k: test[k] for k in ("split", "n", "plcc", "srocc", "rmse") if k in test}
+        norms = {e.get("norm") for e in extras}
+        summary["norm"] = norms.pop() if len(norms) == 1 else None  # the units of "bound"
         summary.update({
             "n": len(rows), "score_range": [low, high], "weights": model.weights,
             "lower_better": model.lower_better, "spec": asdict(spec),

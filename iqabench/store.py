@@ -5,10 +5,17 @@ Rows are written per batch inside a transaction together with the batch's
 completion mark, so a run killed at any instant (even SIGKILL) keeps every
 finished batch and loses at most the batch in flight; a restarted run skips
 finished batches and cells, and never duplicates a row.
+
+JSON columns (summaries, configs, manifests) are strict JSON: a NaN or
+infinite number is written as ``null`` (Python's bare ``NaN`` is not JSON,
+and SQLite's ``json_extract`` fails on it), so a summary read back has
+``None`` where a figure could not be computed.
 """
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import sqlite3
 import time
 from pathlib import Path
@@ -58,6 +65,22 @@ CREATE TABLE IF NOT EXISTS images (
 IMAGE_COLUMNS = ("name", "idx", "clean", "attacked", "psnr", "ssim", "linf", "bound", "extra")
 
 
+def _finite_or_none(obj: Any) -> Any:
+    """``obj`` with every non-finite real number (numpy's included) replaced by None."""
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_none(v) for v in obj]
+    if isinstance(obj, numbers.Real) and not isinstance(obj, numbers.Integral):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
+def to_json(obj: Any) -> str:
+    """Strict JSON (non-finite numbers as ``null``); other objects as ``str``."""
+    return json.dumps(_finite_or_none(obj), sort_keys=True, default=str, allow_nan=False)
+
+
 class Store:
     """Thin, transactional access to the results database."""
 
@@ -77,7 +100,7 @@ class Store:
         with self.db:
             self.db.execute(
                 "INSERT OR REPLACE INTO runs VALUES (?, ?, ?)",
-                (run_id, time.time(), json.dumps(manifest, sort_keys=True, default=str)),
+                (run_id, time.time(), to_json(manifest)),
             )
 
     def runs(self) -> list[dict]:
@@ -98,7 +121,7 @@ class Store:
                 (
                     key, kind, config.get("model", {}).get("name"), config.get("dataset", {}).get("name"),
                     config.get("attack", {}).get("name"), (config.get("defense") or {}).get("name"),
-                    config.get("seed"), json.dumps(config, sort_keys=True, default=str), "running",
+                    config.get("seed"), to_json(config), "running",
                     None, run_id, time.time(),
                 ),
             )
@@ -114,7 +137,7 @@ class Store:
         with self.db:
             self.db.execute(
                 "UPDATE cells SET status = 'done', summary = ?, updated = ? WHERE key = ?",
-                (json.dumps(summary, sort_keys=True, default=str), time.time(), key),
+                (to_json(summary), time.time(), key),
             )
 
     def cells(self, status: str | None = "done", kind: str | None = None) -> list[dict]:
@@ -153,7 +176,7 @@ class Store:
                 [
                     (key, r["name"], r["idx"], batch, r["clean"], r["attacked"], r.get("psnr"),
                      r.get("ssim"), r.get("linf"), r.get("bound"),
-                     json.dumps(r["extra"]) if r.get("extra") is not None else None)
+                     to_json(r["extra"]) if r.get("extra") is not None else None)
                     for r in rows
                 ],
             )

@@ -119,3 +119,23 @@ class TinyData:
                 return f"test-tiny-data-{seed}-{n_train}-{n_test}-{size}"
 
         return _Tiny
+
+
+class Registers:
+    """A plugin object registering the given models and datasets:
+    ``plugin(Registers(models=[M], datasets=[D]), "name")`` in a CLI test."""
+
+    def __init__(self, models=(), datasets=()):
+        self.models, self.datasets = list(models), list(datasets)
+
+    from iqabench.hookspecs import hookimpl as _hookimpl
+
+    @_hookimpl
+    def register_models(self, register):
+        for model in self.models:
+            register(model)
+
+    @_hookimpl
+    def register_datasets(self, register):
+        for dataset in self.datasets:
+            register(dataset)

@@ -44,33 +44,101 @@ def test_cumulative_uap_sums_the_batch_mean_gradients_and_clamps(model_cls, sign
 
 
 # ------------------------------------------------------- size handling ---
-def test_train_view_centre_crops_only_the_sides_longer_than_size():
+def _cv2_inter_linear(img, out_h, out_w):
+    """numpy: OpenCV's ``resize(..., INTER_LINEAR)`` (its default, what the MSU
+    reader calls): half-pixel centres, two taps per axis, no antialiasing,
+    source coordinates clamped to the image (``resize.cpp``)."""
+    import numpy as np
+
+    def taps(n_in, n_out):
+        f = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+        i0 = np.floor(f).astype(int)
+        a = f - i0
+        a = np.where(i0 < 0, 0.0, a)
+        i0 = np.clip(i0, 0, n_in - 1)
+        a = np.where(i0 >= n_in - 1, 0.0, a)
+        return i0, np.minimum(i0 + 1, n_in - 1), a
+
+    y0, y1, ay = taps(img.shape[0], out_h)
+    x0, x1, ax = taps(img.shape[1], out_w)
+    rows = img[y0] * (1 - ay)[:, None, None] + img[y1] * ay[:, None, None]
+    return rows[:, x0] * (1 - ax)[None, :, None] + rows[:, x1] * ax[None, :, None]
+
+
+def _reference_view(img, size=256):
+    """numpy: the MSU reader's ``center_crop`` (``methods/utils/read_dataset.py``)
+    with its 256 generalised to ``size``: an image with a side under 2 size
+    (512) is resized to size x size, any other centre-cropped to size x size."""
+    h, w = img.shape[:2]
+    if w / 2 < size or h / 2 < size:
+        return _cv2_inter_linear(img, size, size)
+    y, x = h / 2 - size / 2, w / 2 - size / 2
+    return img[int(y): int(y + size), int(x): int(x + size)]
+
+
+@pytest.mark.parametrize("shape,size", [((192, 192), 256), ((480, 640), 256), ((511, 900), 256), ((600, 700), 256),
+                                        ((601, 777), 256), ((12, 20), 8), ((17, 16), 8), ((8, 8), 8)])
+def test_train_view_is_the_reference_readers_resize_or_centre_crop(shape, size):
+    import numpy as np
+
+    g = torch.Generator().manual_seed(sum(shape))
+    x = torch.rand(2, 3, *shape, generator=g)
+    v = train_view(x, size)
+    assert v.shape == (2, 3, size, size)
+    for i in range(2):
+        ref = _reference_view(x[i].permute(1, 2, 0).double().numpy(), size)
+        np.testing.assert_allclose(v[i].permute(1, 2, 0).numpy(), ref, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(192, 192), (480, 640), (300, 257)])
+def test_the_resize_oracle_is_opencvs_inter_linear(shape):
+    cv2 = pytest.importorskip("cv2")
+    import numpy as np
+
+    img = (np.random.default_rng(0).random((*shape, 3)) * 255).astype(np.float32)  # as the reader: 0-255 float32
+    np.testing.assert_allclose(_cv2_inter_linear(img.astype(np.float64), 256, 256), cv2.resize(img, (256, 256)),
+                               rtol=0, atol=1e-3)
+
+
+def test_train_view_crop_keeps_the_old_view_centre_crops_only_the_sides_longer_than_size():
     x = torch.arange(2 * 3 * 10 * 6, dtype=torch.float32).view(2, 3, 10, 6)
-    v = train_view(x, 4)
+    v = train_view(x, 4, "crop")
     assert torch.equal(v, x[..., 3:7, 1:5])
-    assert torch.equal(train_view(x, 8), x[..., 1:9, :])  # width 6 < 8 kept whole
+    assert torch.equal(train_view(x, 8, "crop"), x[..., 1:9, :])  # width 6 < 8 kept whole
 
 
-def test_larger_images_are_centre_cropped_and_smaller_ones_train_the_top_left_corner():
-    # the cumulative UAP's closed form shows which pixels received gradient
-    model = LinearScore(size=8)
-    w = model.w.detach()
-    big = [torch.full((1, 3, 12, 12), 0.5)]
-    u = CumulativeUAP(size=8, lr=0.01, epochs=1).fit(model, big)  # centre 8x8 crop of the 12x12 image
-    torch.testing.assert_close(u, 1e-4 + 0.01 * w, rtol=0, atol=1e-7)
-
-    class Corner(LinearScore):  # scores a 6x6 image with the top-left 6x6 of w
+@pytest.mark.parametrize("view", ["resize", "crop"])
+def test_which_pixels_of_the_uap_train_on_small_and_large_images(view):
+    # the cumulative UAP's closed form on a linear score shows which pixels
+    # received gradient: a 6 px image resized to 8 trains all of them, kept
+    # whole ("crop") only the top-left 6 x 6; a 16 px image (>= 2 size) is
+    # centre-cropped either way
+    class AnySize(LinearScore):  # s = sum(w x) with w cut to the image: gradient w[:h, :w] at any size
         def forward(self, x):
             return (self.w[..., : x.shape[-2], : x.shape[-1]] * x).flatten(1).sum(1)
 
-    small = [torch.full((2, 3, 6, 6), 0.5), torch.full((1, 3, 8, 8), 0.5)]  # sizes vary between batches
-    u = CumulativeUAP(size=8, lr=0.01, epochs=1).fit(Corner(size=8), small)
-    expected = 1e-4 + 0.01 * w.clone()
-    expected[..., :6, :6] += 0.01 * w[..., :6, :6]
+    model = AnySize(size=8)
+    w = model.w.detach()
+    small = [torch.full((1, 3, 6, 6), 0.5)]
+    u = CumulativeUAP(size=8, lr=0.01, epochs=1, view=view).fit(model, small)
+    expected = torch.full_like(w, 1e-4)
+    if view == "resize":
+        expected = expected + 0.01 * w
+    else:
+        expected[..., :6, :6] += 0.01 * w[..., :6, :6]
     torch.testing.assert_close(u, expected, rtol=0, atol=1e-7)
+    big = [torch.full((1, 3, 16, 16), 0.5)]
+    u = CumulativeUAP(size=8, lr=0.01, epochs=1, view=view).fit(model, big)
+    torch.testing.assert_close(u, 1e-4 + 0.01 * w, rtol=0, atol=1e-7)
 
 
-# --------------------------------------------------------------- apply ---
+def test_every_universal_attack_has_the_view_parameter_defaulting_to_the_reference():
+    for cls in (OptimizedUAP, CumulativeUAP, GenerativeUAP):
+        assert cls().view == "resize"
+        with pytest.raises(ParameterError, match="view"):
+            cls(view="stretch")
+
+
 def test_apply_tiles_from_the_top_left_and_clamps():
     uap = torch.arange(3 * 2 * 3, dtype=torch.float32).view(1, 3, 2, 3) / 100 - 0.05
     x = torch.rand(2, 3, 5, 7)

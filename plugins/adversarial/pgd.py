@@ -31,7 +31,7 @@ import torch
 
 from iqabench.contracts import Attack, AttackResult, IQAModel, check_positive, normalised_gain
 from iqabench.errors import ParameterError
-from iqabench.gradients import project_linf
+from iqabench.gradients import input_grad, project_linf
 
 
 def random_crops(x: torch.Tensor, n: int, size: int) -> torch.Tensor:
@@ -102,10 +102,7 @@ class PGD(Attack):
         return -(scores - float(self.target)).pow(2).sum(1)
 
     def _grad(self, model: IQAModel, x_adv: torch.Tensor) -> torch.Tensor:
-        x_adv = x_adv.detach().requires_grad_(True)
-        with torch.enable_grad():
-            (g,) = torch.autograd.grad(self.objective(model, x_adv).sum(), x_adv)
-        return g
+        return input_grad(lambda z: self.objective(model, z), x_adv)[1]
 
     # --- attack -----------------------------------------------------------
     def _start(self, x: torch.Tensor) -> torch.Tensor:

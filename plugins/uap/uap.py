@@ -7,15 +7,28 @@ images plus the perturbation, clamped to [0,1], over the training batches.
 
 Training images and the perturbation size
 -----------------------------------------
-The perturbation is ``size`` x ``size`` (256 in the reference, which trains
-on 256 centre crops).  An image larger than ``size`` along a side is
-centre-cropped to ``size`` there; an image smaller than ``size`` is used
-whole and meets the top-left corner of the perturbation -- exactly the part
-that :meth:`UniversalAttack.apply` tiles onto an image of that size at test
-time, so training and test see the same pixels of the perturbation.  (On
-images smaller than ``size`` the rest of the perturbation stays at its
-initial value; pass ``size`` <= the smallest training side, e.g. ``size=192``
-on the embedded dataset, to train all of it.)
+The perturbation is ``size`` x ``size`` (256 in the reference).  Each
+training image is first brought to a view, as ``view`` says:
+
+* ``"resize"`` (default): the MSU reader (``methods/utils/read_dataset.py``,
+  ``center_crop``) with its 256 read as ``size``: an image with a side under
+  ``2 * size`` (512) is RESIZED to ``size`` x ``size`` -- OpenCV's default
+  bilinear interpolation (half-pixel centres, no antialiasing; here
+  ``F.interpolate(mode="bilinear", align_corners=False)``), aspect ratio not
+  kept -- and any other is centre-cropped to ``size`` x ``size`` (top-left
+  corner at ``(floor((h - size) / 2), floor((w - size) / 2))``).  Every view
+  has the perturbation's size, so all of it trains.  At test time
+  :meth:`UniversalAttack.apply` tiles the perturbation from the top-left
+  corner at the test images' own resolution, as the reference's ``run_uap``
+  does: training views and test images need not share a scale (the
+  reference trains on COCO/VOC images mostly resized down to 256 and tests
+  on full-size images).
+* ``"crop"``: an image larger than ``size`` along a side is centre-cropped
+  to ``size`` there; an image smaller than ``size`` is used whole and meets
+  the top-left corner of the perturbation -- exactly the part that ``apply``
+  tiles onto an image of that size at test time; the rest of the
+  perturbation stays at its initial value.  No resampling: training sees the
+  test images' scale.
 
 Randomness comes only from the global torch RNG (the caller's
 ``torch.manual_seed``): the generator's initial weights, its input noise and
@@ -25,9 +38,10 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Literal
 
 import torch
+import torch.nn.functional as F
 
 from iqabench.contracts import IQAModel, UniversalAttack, check_positive, normalised_gain
 from iqabench.errors import ParameterError
@@ -35,12 +49,30 @@ from iqabench.progress import progress
 
 
 # ---------------------------------------------------------------- helpers ---
-def train_view(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Centre crop of each side longer than ``size`` (shorter sides kept)."""
+View = Literal["resize", "crop"]
+VIEWS = ("resize", "crop")
+
+
+def train_view(x: torch.Tensor, size: int, view: View = "resize") -> torch.Tensor:
+    """The training view of a batch of equal-sized images (see the module docstring).
+
+    ``"resize"``: size x size -- bilinear resize if a side is under
+    ``2 * size``, else the centre crop; ``"crop"``: the centre crop of each
+    side longer than ``size`` (shorter sides kept).
+    """
     h, w = x.shape[-2:]
+    if view == "resize" and min(h, w) < 2 * size:
+        if (h, w) == (size, size):
+            return x
+        return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=False)
     th, tw = min(h, size), min(w, size)
     top, left = (h - th) // 2, (w - tw) // 2
     return x[..., top: top + th, left: left + tw]
+
+
+def _check_view(attack: UniversalAttack) -> None:
+    if attack.view not in VIEWS:
+        raise ParameterError(f"{attack.name!r} parameter 'view' must be 'resize' or 'crop', got {attack.view!r}")
 
 
 def perturbed(x: torch.Tensor, uap: torch.Tensor) -> torch.Tensor:
@@ -77,9 +109,9 @@ def _bar(description: str, total: int | None) -> Iterator[Callable[[], None]]:
         bar.stop()
 
 
-def _batches(batches: Iterable[torch.Tensor], epochs: int, size: int, device: str, label: str
+def _batches(batches: Iterable[torch.Tensor], epochs: int, size: int, view: View, device: str, label: str
              ) -> Iterator[torch.Tensor]:
-    """Every training batch of every epoch, on ``device``, centre-cropped, with a progress bar."""
+    """Every training batch of every epoch, on ``device``, as its training view, with a progress bar."""
     batches = _reiterable(batches)
     total = epochs * len(batches) if hasattr(batches, "__len__") else None
     with _bar(label, total) as advance:
@@ -87,7 +119,7 @@ def _batches(batches: Iterable[torch.Tensor], epochs: int, size: int, device: st
             for batch in batches:
                 if batch.ndim != 4 or batch.shape[1] != 3:
                     raise ParameterError(f"{label}: training batches must be B x 3 x H x W, got {tuple(batch.shape)}")
-                yield train_view(batch.to(device), size)
+                yield train_view(batch.to(device), size, view)
                 advance()
 
 
@@ -104,15 +136,17 @@ class OptimizedUAP(UniversalAttack):
     lr: float = 0.001
     epochs: int = 5
     clamp: float = 0.1
+    view: View = "resize"  # training views: the MSU reader's resize/centre crop, or "crop" (no resampling)
 
     def __post_init__(self) -> None:
         check_positive(self, "size", "lr", "epochs", "clamp")
+        _check_view(self)
 
     def fit(self, model: IQAModel, batches: Iterable[torch.Tensor], device: str = "cpu") -> torch.Tensor:
         uap = torch.full((1, 3, self.size, self.size), float(self.init), device=device)
         uap.clamp_(-self.clamp, self.clamp).requires_grad_(True)
         opt = torch.optim.Adam([uap], lr=self.lr)
-        for x in _batches(batches, self.epochs, self.size, device, f"{self.name} fit"):
+        for x in _batches(batches, self.epochs, self.size, self.view, device, f"{self.name} fit"):
             with torch.enable_grad():
                 (g,) = torch.autograd.grad(-mean_gain(model, x, uap), uap)
             uap.grad = g
@@ -134,13 +168,15 @@ class CumulativeUAP(UniversalAttack):
     lr: float = 1.0  # the reference subtracts the raw gradient of J: step 1
     epochs: int = 5
     clamp: float = 0.1
+    view: View = "resize"  # training views: the MSU reader's resize/centre crop, or "crop" (no resampling)
 
     def __post_init__(self) -> None:
         check_positive(self, "size", "lr", "epochs", "clamp")
+        _check_view(self)
 
     def fit(self, model: IQAModel, batches: Iterable[torch.Tensor], device: str = "cpu") -> torch.Tensor:
         uap = torch.full((1, 3, self.size, self.size), float(self.init), device=device).clamp_(-self.clamp, self.clamp)
-        for x in _batches(batches, self.epochs, self.size, device, f"{self.name} fit"):
+        for x in _batches(batches, self.epochs, self.size, self.view, device, f"{self.name} fit"):
             u = uap.requires_grad_(True)
             with torch.enable_grad():
                 (g,) = torch.autograd.grad(mean_gain(model, x, u), u)
@@ -161,9 +197,11 @@ class GenerativeUAP(UniversalAttack):
     eps: float = 10 / 255
     lr: float = 0.001
     epochs: int = 1
+    view: View = "resize"  # training views: the MSU reader's resize/centre crop, or "crop" (no resampling)
 
     def __post_init__(self) -> None:
         check_positive(self, "size", "ngf", "depth", "eps", "lr", "epochs")
+        _check_view(self)
         if self.depth < 2 or self.size % (2**self.depth):
             raise ParameterError(
                 f"'generative-uap' parameter 'size' must be a multiple of 2**depth = {2 ** self.depth} "
@@ -177,7 +215,7 @@ class GenerativeUAP(UniversalAttack):
         noise = torch.rand(1, 3, self.size, self.size).to(device)  # fixed input, drawn once
         params = list(net.parameters())
         opt = torch.optim.Adam(params, lr=self.lr)
-        for x in _batches(batches, self.epochs, self.size, device, f"{self.name} fit"):
+        for x in _batches(batches, self.epochs, self.size, self.view, device, f"{self.name} fit"):
             with torch.enable_grad():
                 grads = torch.autograd.grad(-mean_gain(model, x, net(noise) * self.eps), params)
             for p, g in zip(params, grads):
