@@ -450,3 +450,61 @@ def test_only_the_paper_profile_evaluates_on_random_crops_and_only_its_cell_key_
         assert "eval_crops" not in cfg and not {"eval_crops", "eval_crop"} & recorded
     # the victim never depends on how it is evaluated
     assert not {"eval_crops", "eval_crop"} & set(plan.poison_cfg["params"])
+
+
+# ----------------------------------------------------------- budget board
+def test_budget_suite_is_the_sweep_the_issue_asks_for():
+    from iqabench.runner import build_attack
+    from iqabench.suite import expand, load_suite
+
+    data, _ = load_suite("cbaiqa-budget")
+    cells = expand(data, "cbaiqa-budget")
+    points = set()
+    for c in cells:
+        assert (c.model, c.dataset, c.attack, c.defense) == ("cnniqa", "embedded", "baiqa-c", "none")
+        p = build_attack(c.attack, c.attack_params).params
+        assert p["profile"] == "default" and p["trigger"] == "uap-dct" and p["pgd_iters"] == 10
+        assert p["pgd_step"] == pytest.approx(p["pgd_eps"] / 4)
+        points.add((p["ratio"], round(p["pgd_eps"] * 255, 6)))
+    assert points == {(r, e) for r in (0.2, 0.4) for e in (2.0, 4.0, 8.0, 16.0)} and len(cells) == 8
+
+
+def test_budget_board_plots_mmra_against_pgd_eps_per_ratio_and_keeps_table1_to_default_budgets(tiny, invoke,
+                                                                                              tmp_path):
+    from iqabench.backdoor_board import backdoor_table
+    from iqabench.backdoor_budget_board import budget_table
+
+    common = {**TINY_SEARCH, "profile": "quick", "trigger": "uap-dct", "pgd_crops": 1, "pgd_crop": 32}
+    grids = [{"ratio": r, "pgd_eps": f"{e}/255", "pgd_step": f"{e / 4:g}/255", "pgd_iters": 3}
+             for r in (0.2, 0.4) for e in (2, 8)]
+    suite = tmp_path / "budget.toml"
+    toml = ['models = ["test-tiny-cnn"]\ndatasets = ["test-tiny-noise"]\nattacks = ["baiqa-c"]\n']
+    for g in [{}, *grids]:  # {}: the profile's default budget (Table 1)
+        params = {**common, **g}
+        toml.append("[[grid]]\nparams.baiqa-c = { " + ", ".join(
+            f"{k} = {json.dumps(v)}" for k, v in params.items()) + " }\n")
+    suite.write_text("\n".join(toml))
+    store_path, board = tmp_path / "s.sqlite", tmp_path / "board"
+    result = invoke(["run", "--suite", str(suite), "--store", str(store_path), "--leaderboard", str(board), "-q"])
+    assert result.exit_code == 0, result.output
+
+    store = Store(store_path)
+    victims = {tuple(c["config"]["attack"]["params"][k] for k in ("ratio", "pgd_eps", "pgd_step")): c
+               for c in store.cells(kind="backdoor") if c["config"]["victim"] == "backdoored"}
+    assert len(victims) == 5
+    df = pd.read_csv(board / "backdoor_budget.csv")
+    assert len(df) == 4 and sorted(zip(df["ratio"], (df["pgd_eps"] * 255).round(6))) == [
+        (0.2, 2.0), (0.2, 8.0), (0.4, 2.0), (0.4, 8.0)]
+    for _, r in df.iterrows():  # every row is its cell's stored summary
+        cell = victims[(r["ratio"], r["pgd_eps"], r["pgd_step"])]
+        assert r["cell"] == cell["key"] and r["pgd_iters"] == 3
+        assert r["mmra"] == pytest.approx(cell["summary"]["mmra"]) and r["srocc"] == pytest.approx(
+            cell["summary"]["srocc"])
+    assert len(list((board / "backdoor").glob("*-budget-*.png"))) == 1  # one experiment, two lines
+    readme = (board / "README.md").read_text()
+    assert "## Poisoning budget" in readme and "8/255" in readme
+    # Table 1: the default budget only (its victim and w/o rows), not replaced by a sweep cell
+    table = backdoor_table(store)
+    default_cell = victims[(0.2, 2 / 255, 0.00627)]
+    assert list(table["trigger"]) == ["w/o (uap-dct)", "uap-dct"] and list(table["C_cell"])[1] == default_cell["key"]
+    assert set(budget_table(store)["cell"]) == set(df["cell"])
