@@ -223,7 +223,9 @@ class BackdoorContext:
 
     def surrogate(self) -> IQAModel:
         """The attacker's model: the same architecture trained clean on the
-        poison subset only (REFERENCES.md 2), cached."""
+        poison subset only (REFERENCES.md 2), with the victim's recipe,
+        cached.  (The BAIQA release trains a HyperIQA surrogate with 5 crops
+        per image, not 25, and uses it against every victim architecture.)"""
         if self._surrogate is None:
             names = [it.name for it in self.poison_items]
             self._surrogate, _ = self.train_cached(

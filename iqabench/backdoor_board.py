@@ -17,6 +17,7 @@ store, like the rest of the leaderboard.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
 from pathlib import Path
@@ -40,14 +41,18 @@ def undefended_cells(store: Store) -> list[dict]:
     return [c for c in store.cells(status="done", kind="backdoor") if not c["config"].get("defense")]
 
 
-@functools.lru_cache(maxsize=None)
-def _resolved(attack: str, params: tuple) -> tuple[dict, tuple[str, ...]] | None:
+def _resolved(attack: str, params: dict) -> tuple[dict, tuple[str, ...]] | None:
     """The attack's recorded parameters and evaluation-only parameter names, or None when it is not installed."""
+    return _resolved_json(attack, json.dumps(params, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=None)
+def _resolved_json(attack: str, params: str) -> tuple[dict, tuple[str, ...]] | None:
     from .errors import IQABenchError
     from .runner import build_attack
 
     try:
-        att = build_attack(attack, dict(params))
+        att = build_attack(attack, json.loads(params))
     except IQABenchError:
         return None
     return att.key_params(), tuple(getattr(att, "eval_params", ()))
@@ -66,14 +71,14 @@ def budget_setting(cell: dict) -> tuple[dict, str, bool]:
     cfg = cell["config"]
     if cfg.get("victim") == "clean":
         spec = (cell.get("summary") or {}).get("spec") or {}
-        given = _resolved(spec.get("attack", ""), tuple(sorted((spec.get("attack_params") or {}).items())))
+        given = _resolved(spec.get("attack", ""), spec.get("attack_params") or {})
         if given is None:
             return {}, "", True
         params, name = given[0], spec["attack"]
     else:
         params, name = cfg["attack"].get("params") or {}, cfg["attack"]["name"]
     profile = {"profile": params["profile"]} if "profile" in params else {}
-    defaults = _resolved(name, tuple(profile.items()))
+    defaults = _resolved(name, profile)
     if defaults is None:  # the plugin is gone: the cell keeps its plain row
         return {k: params.get(k) for k in BUDGET}, "", True
     default, skip = defaults[0], (*defaults[1], *_NOT_A_SETTING, *BUDGET)

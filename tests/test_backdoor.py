@@ -508,3 +508,11 @@ def test_budget_board_plots_mmra_against_pgd_eps_per_ratio_and_keeps_table1_to_d
     default_cell = victims[(0.2, 2 / 255, 0.00627)]
     assert list(table["trigger"]) == ["w/o (uap-dct)", "uap-dct"] and list(table["C_cell"])[1] == default_cell["key"]
     assert set(budget_table(store)["cell"]) == set(df["cell"])
+    # another non-default parameter: its own Table-1 row, named, instead of replacing the default one
+    cfg = json.loads(json.dumps(default_cell["config"]))
+    cfg["attack"]["params"]["mean_score"] = 60.0
+    store.start_cell("other-mean", "backdoor", cfg, "run")
+    store.finish_cell("other-mean", {**default_cell["summary"], "mmra": 0.5})
+    table = backdoor_table(store)
+    assert list(table["setting"]) == ["", "", "mean_score=60"] and list(table["C_mmra"])[2] == 0.5
+    assert list(table["C_cell"])[1] == default_cell["key"]

@@ -19,6 +19,25 @@ trigger=blended``.
 the trigger search, the PGD) -- ``quick`` and ``default`` for a CPU,
 ``paper`` for the paper's settings on a GPU; any of them can be overridden
 by its own parameter (``search_epochs=...``).  Defaults: REFERENCES.md 2.
+
+C-BAIQA against the release (``PGD_demo.py``, ``folders.py``,
+``HyperIQASolver_multi_cl_v3.py``), step by step: the same PGD target (50 =
+the middle of a 0-100 MOS range; ``mean_score``), loss (squared error to it
+summed over 25 random crops, each flipped with probability 1/2, redrawn
+every iteration), sign step 0.00627, 20 iterations, L-inf eps 2/255 (the
+release's script passes 0.00784), no random start, projection then clamp to
+[0, 1], on the whole training image with the surrogate in eval mode; the
+trigger added afterwards to the whole adversarial image (the injection
+rounds it to 8 bits and clamps), then the training crops; ``alpha = (y -
+mean) / Delta_max`` = the release's ``0.25 * (y - 50) / 10``, not clipped,
+labels untouched.  Differences: the release's surrogate is HyperIQA
+(ResNet-50) trained on the poison subset with 5 crops per image, and its
+DBCNN and TReS runs reuse that surrogate's PGD perturbations and trigger;
+here the surrogate is the victim's own architecture trained with the
+victim's recipe (25 crops per image at ``paper``).  The release adds the
+stored perturbation and the trigger in its data pipeline at every epoch;
+here once, before training (the same images: both steps are deterministic).
+The CPU profiles take fewer PGD steps and crops, of the recipe's crop size.
 """
 from __future__ import annotations
 
