@@ -514,5 +514,9 @@ def test_budget_board_plots_mmra_against_pgd_eps_per_ratio_and_keeps_table1_to_d
     store.start_cell("other-mean", "backdoor", cfg, "run")
     store.finish_cell("other-mean", {**default_cell["summary"], "mmra": 0.5})
     table = backdoor_table(store)
-    assert list(table["setting"]) == ["", "", "mean_score=60"] and list(table["C_mmra"])[2] == 0.5
-    assert list(table["C_cell"])[1] == default_cell["key"]
+    rows = {r["C_cell"] if not r["trigger"].startswith("w/o") else "w/o": r for _, r in table.iterrows()}
+    assert set(rows) == {"w/o", default_cell["key"], "other-mean"}
+    settings = {k: set(filter(None, r["setting"].split(", "))) for k, r in rows.items()}
+    assert settings["w/o"] == set() and "pgd_crop=32" in settings[default_cell["key"]]  # the test's overrides
+    assert settings["other-mean"] == settings[default_cell["key"]] | {"mean_score=60"}
+    assert rows["other-mean"]["C_mmra"] == 0.5 and rows[default_cell["key"]]["C_mmra"] == default_cell["summary"]["mmra"]
