@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from .artifacts import cache_dir, config_key, file_digest, save_state, write_json
-from .backdoor_metrics import TEST_ALPHAS, evaluate_backdoor
+from .backdoor_metrics import TEST_ALPHAS, WHOLE_IMAGE, EvalCrops, evaluate_backdoor
 from .contracts import Attack, IQADataset, IQAModel, Item, TrainRecipe, Trigger
 from .errors import DatasetError, ModelError
 from .models import build_model, card_path
@@ -67,9 +67,27 @@ class BackdoorAttack(Attack):
     label_mode: ClassVar[str] = "poison"
     #: parameters that only change the evaluation, not the victim (left out of its key)
     eval_params: ClassVar[tuple[str, ...]] = ("eval_images",)
+    #: parameters added after cells were first stored, with the value that
+    #: computes what those cells computed: at that value a parameter is left
+    #: out of every key (:meth:`key_params`), so the stored cells stay valid
+    key_neutral: ClassVar[dict[str, Any]] = {}
     ratio: float
     delta_max: float
     profile: str
+
+    def key_params(self) -> dict:
+        """``params`` as keys record them: without parameters at their :attr:`key_neutral` value."""
+        params = getattr(self, "params", {})
+        return {k: v for k, v in params.items() if not (k in self.key_neutral and v == self.key_neutral[k])}
+
+    def evaluation_crops(self, ctx: "BackdoorContext", seed: int) -> EvalCrops | None:
+        """How predictions are made in the evaluation: ``eval_crops`` random
+        crops of side ``eval_crop`` (None: the recipe's training crop, as the
+        release's ``patch_size`` serves both), or None: whole images."""
+        n = int(getattr(self, "eval_crops", 0) or 0)
+        if not n:
+            return None
+        return EvalCrops(n, int(getattr(self, "eval_crop", None) or ctx.recipe.crop), seed=seed)
 
     def trigger_identity(self, ctx: "BackdoorContext") -> dict:
         """What determines the trigger (for artifact and cell keys)."""
@@ -205,7 +223,9 @@ class BackdoorContext:
 
     def surrogate(self) -> IQAModel:
         """The attacker's model: the same architecture trained clean on the
-        poison subset only (REFERENCES.md 2), cached."""
+        poison subset only (REFERENCES.md 2), with the victim's recipe,
+        cached.  (The BAIQA release trains a HyperIQA surrogate with 5 crops
+        per image, not 25, and uses it against every victim architecture.)"""
         if self._surrogate is None:
             names = [it.name for it in self.poison_items]
             self._surrogate, _ = self.train_cached(
@@ -273,7 +293,7 @@ def plan_backdoor(attack: BackdoorAttack, attack_name: str, model_name: str, mod
     trigger = attack.make_trigger(ctx)
     trigger_id = attack.trigger_identity(ctx)
     times["trigger_s"] = time.perf_counter() - start
-    params = {k: v for k, v in getattr(attack, "params", {}).items() if k not in attack.eval_params}
+    params = {k: v for k, v in attack.key_params().items() if k not in attack.eval_params}
     poison_cfg = {"attack": attack_name, "params": params, "trigger": trigger_id,
                   "subset": ctx.poison_subset_identity()}
     poison_key = config_key(poison_cfg)
@@ -380,8 +400,11 @@ def run_backdoor_cell(runner, spec, attack: BackdoorAttack, run_id: str, manifes
 def _victim_config(spec, attack: BackdoorAttack, dataset: IQADataset, setup: BackdoorPlan | BackdoorSetup,
                    weights: Path) -> dict:
     """The undefended victim cell's configuration (its key must not change:
-    stored results rely on it); the clean and defended cells derive from it."""
+    stored results rely on it); the clean and defended cells derive from it.
+    Evaluation crops (``profile=paper``) add an ``eval_crops`` entry; whole-image
+    evaluation adds nothing."""
     ctx = setup.context
+    crops = attack.evaluation_crops(ctx, spec.seed)
     return {
         "kind": "backdoor",
         "dataset": {"name": spec.dataset, "params": spec.dataset_params, "split": spec.split,
@@ -390,10 +413,11 @@ def _victim_config(spec, attack: BackdoorAttack, dataset: IQADataset, setup: Bac
         "trigger": setup.trigger_identity, "delta_max": setup.delta_max, "alphas": list(TEST_ALPHAS),
         "trigger_images": int(getattr(attack, "eval_images", 0) or 0),
         "victim": "backdoored",
-        "attack": {"name": spec.attack, "params": attack.params, "label_mode": attack.label_mode,
+        "attack": {"name": spec.attack, "params": attack.key_params(), "label_mode": attack.label_mode,
                    "trigger": setup.trigger_identity["name"]},
         "model": {"name": spec.model, "params": ctx.resolved_params, "recipe_profile": ctx.recipe_profile,
                   "recipe": asdict(ctx.recipe), "weights": _weights_id(weights)},
+        **({"eval_crops": crops.describe()} if crops is not None else {}),
     }
 
 
@@ -455,8 +479,10 @@ def _evaluate_and_store(runner, config, model, path, dataset, items, setup: Back
         store.reset_cell(key)
     store.start_cell(key, "backdoor", config, run_id)
     t0 = time.perf_counter()
+    crops = config.get("eval_crops")
+    crops = EvalCrops(crops["n"], crops["size"], crops["hflip"], crops["seed"]) if crops else None
     result = evaluate_backdoor(model, dataset, items, setup.trigger, setup.delta_max, TEST_ALPHAS, runner.device,
-                               spec.batch_size, bar, label, config["trigger_images"])
+                               spec.batch_size, bar, label, config["trigger_images"], crops)
     for b, rows in enumerate(image_rows(result)):
         store.add_batch(key, b, rows)
     m = result["metrics"]
@@ -467,6 +493,7 @@ def _evaluate_and_store(runner, config, model, path, dataset, items, setup: Back
         "mmae": m["mmae"], "mmra": m["mmra"], "psnr": m.get("psnr_alpha1"),
         "per_alpha": {f"{a:+.1f}": v for a, v in m["per_alpha"].items()},
         "delta_max": m["delta_max"], "n": m["n"], "n_triggered": m["n_triggered"], "artifact": str(path),
+        "eval_crops": crops.describe() if crops is not None else dict(WHOLE_IMAGE),
         "trigger_identity": config["trigger"], "defense": config["defense"],
         "timings": {**setup.timings, "eval_s": time.perf_counter() - t0},
         "spec": asdict(spec),

@@ -6,11 +6,18 @@ same model trained on clean data, under the same trigger); per label mode
 clean test images, mMAE and mMRA.  One PNG per cell plots the achieved mean
 score shift against alpha beside the ideal line ``Delta_max * alpha``.
 Defended victims are left out here: they are the backdoor x defence
-section (:mod:`iqabench.backdoor_defense_board`).  A pure function of the
+section (:mod:`iqabench.backdoor_defense_board`), and so are victims whose
+poison ratio or PGD budget differs from their profile's default: they are
+the budget section (:mod:`iqabench.backdoor_budget_board`).  Any other
+parameter that differs from the profile's default (``sampling=uniform``,
+``mean_score=...``) is named in the row's ``setting``, so such a cell gets
+its own row instead of replacing the default one.  A pure function of the
 store, like the rest of the leaderboard.
 """
 from __future__ import annotations
 
+import functools
+import json
 import math
 import re
 from pathlib import Path
@@ -23,6 +30,10 @@ from .store import Store
 METRICS = ("plcc", "srocc", "rmse", "mmae", "mmra", "psnr")
 MODES = {"poison": "P", "clean": "C"}
 LABELS = {"plcc": "PLCC", "srocc": "SROCC", "rmse": "RMSE", "mmae": "mMAE", "mmra": "mMRA", "psnr": "PSNR"}
+#: what the attacker spends: the poisoned fraction and the clean-label PGD budget
+BUDGET = ("ratio", "pgd_eps", "pgd_step", "pgd_iters")
+#: parameters a row names otherwise (its trigger, recipe) or that never change the victim
+_NOT_A_SETTING = ("profile", "trigger")
 
 
 def undefended_cells(store: Store) -> list[dict]:
@@ -30,20 +41,74 @@ def undefended_cells(store: Store) -> list[dict]:
     return [c for c in store.cells(status="done", kind="backdoor") if not c["config"].get("defense")]
 
 
+def _resolved(attack: str, params: dict) -> tuple[dict, tuple[str, ...]] | None:
+    """The attack's recorded parameters and evaluation-only parameter names, or None when it is not installed."""
+    return _resolved_json(attack, json.dumps(params, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=None)
+def _resolved_json(attack: str, params: str) -> tuple[dict, tuple[str, ...]] | None:
+    from .errors import IQABenchError
+    from .runner import build_attack
+
+    try:
+        att = build_attack(attack, json.loads(params))
+    except IQABenchError:
+        return None
+    return att.key_params(), tuple(getattr(att, "eval_params", ()))
+
+
+def _value(v) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def budget_setting(cell: dict) -> tuple[dict, str, bool]:
+    """A backdoor cell's budget (``BUDGET`` values), the other parameters that
+    differ from its profile's defaults (``"k=v, ..."``), and whether its budget
+    is the profile's default.  A clean ("w/o") cell records no attack
+    parameters; it depends on the ratio only (the trigger is searched on the
+    poison subset), read from the run that stored it."""
+    cfg = cell["config"]
+    if cfg.get("victim") == "clean":
+        spec = (cell.get("summary") or {}).get("spec") or {}
+        given = _resolved(spec.get("attack", ""), spec.get("attack_params") or {})
+        if given is None:
+            return {}, "", True
+        params, name = given[0], spec["attack"]
+    else:
+        params, name = cfg["attack"].get("params") or {}, cfg["attack"]["name"]
+    profile = {"profile": params["profile"]} if "profile" in params else {}
+    defaults = _resolved(name, profile)
+    if defaults is None:  # the plugin is gone: the cell keeps its plain row
+        return {k: params.get(k) for k in BUDGET}, "", True
+    default, skip = defaults[0], (*defaults[1], *_NOT_A_SETTING, *BUDGET)
+    if cfg.get("victim") == "clean":
+        params = {k: v for k, v in params.items() if k == "ratio"}  # nothing else reaches the w/o cell
+    budget = {k: params.get(k) for k in BUDGET}
+    is_default = all(params.get(k) == default.get(k) for k in BUDGET if k in params)
+    setting = ", ".join(f"{k}={_value(v)}" for k, v in params.items() if k not in skip and default.get(k) != v)
+    return budget, setting, is_default
+
+
 def backdoor_table(store: Store) -> pd.DataFrame:
     """Table 1: rows model x dataset x trigger, columns ``P_<metric>`` / ``C_<metric>``."""
     rows: dict[tuple, dict] = {}
     for cell in undefended_cells(store):
         cfg, s = cell["config"], cell["summary"]
+        _, setting, default_budget = budget_setting(cell)
+        if not default_budget:
+            continue  # the budget section's
         trigger = cfg["trigger"]["name"]
         dataset = f'{cfg["dataset"]["name"]}/{cfg["dataset"]["split"]}'
         label = f"w/o ({trigger})" if cfg["victim"] == "clean" else trigger
         modes = tuple(MODES.values()) if cfg["victim"] == "clean" else (MODES.get(s.get("label_mode"), "?"),)
-        # one row per model x data x trigger x recipe x seed x evaluation size; a later cell replaces an earlier one
+        # one row per model x data x trigger x setting x recipe x seed x evaluation size;
+        # a later cell replaces an earlier one
         recipe = cfg["model"].get("recipe_profile", "")
-        key = (cfg["model"]["name"], dataset, label, recipe, cfg["seed"], s.get("n_triggered"))
-        row = rows.setdefault(key, {"model": key[0], "dataset": dataset, "trigger": label, "recipe": recipe,
-                                    "seed": cfg["seed"], "n": s.get("n"), "n_triggered": s.get("n_triggered")})
+        key = (cfg["model"]["name"], dataset, label, setting, recipe, cfg["seed"], s.get("n_triggered"))
+        row = rows.setdefault(key, {"model": key[0], "dataset": dataset, "trigger": label, "setting": setting,
+                                    "recipe": recipe, "seed": cfg["seed"], "n": s.get("n"),
+                                    "n_triggered": s.get("n_triggered")})
         for mode in modes:
             for m in METRICS:
                 row[f"{mode}_{m}"] = s.get(m)
@@ -51,8 +116,8 @@ def backdoor_table(store: Store) -> pd.DataFrame:
     df = pd.DataFrame(list(rows.values()))
     if len(df):
         df["_clean_last"] = ~df["trigger"].str.startswith("w/o")
-        df = df.sort_values(["model", "dataset", "recipe", "n_triggered", "_clean_last", "trigger"], kind="stable",
-                            ignore_index=True)
+        df = df.sort_values(["model", "dataset", "recipe", "n_triggered", "_clean_last", "trigger", "setting"],
+                            kind="stable", ignore_index=True)
         df = df.drop(columns=["_clean_last"])
     return df
 
@@ -68,8 +133,8 @@ def to_markdown(df: pd.DataFrame) -> str:
         f"{mode} {LABELS[m]}" for mode in MODES.values() for m in METRICS]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in df.iterrows():
-        cells = [str(r["model"]), str(r["dataset"]), str(r["trigger"]), str(r["recipe"]),
-                 f'{r["n"]} ({r["n_triggered"]})']
+        trigger = f'{r["trigger"]} [{r["setting"]}]' if r.get("setting") else str(r["trigger"])
+        cells = [str(r["model"]), str(r["dataset"]), trigger, str(r["recipe"]), f'{r["n"]} ({r["n_triggered"]})']
         cells += [_fmt(r.get(f"{mode}_{m}")) for mode in MODES.values() for m in METRICS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -83,7 +148,7 @@ def plot_cells(store: Store, out: Path) -> list[Path]:
     """Achieved mean score shift versus alpha, one PNG per undefended backdoor cell."""
     from .backdoor import stored_shift_curve
 
-    cells = undefended_cells(store)
+    cells = undefended_cells(store)  # budget-sweep cells included: each cell is its own plot
     if not cells:
         return []
     import matplotlib
@@ -139,7 +204,8 @@ Plots of the shift versus alpha: `backdoor/*.png`.
 
 
 def render_backdoor(store: Store, out_dir: str | Path) -> tuple[str, list[Path]]:
-    """Writes ``backdoor.csv``, the plots and the backdoor x defence files; returns the Markdown sections."""
+    """Writes ``backdoor.csv``, the plots, the backdoor x defence and the budget files; returns the Markdown sections."""
+    from .backdoor_budget_board import render_backdoor_budget
     from .backdoor_defense_board import render_backdoor_defenses
 
     out = Path(out_dir)
@@ -150,7 +216,8 @@ def render_backdoor(store: Store, out_dir: str | Path) -> tuple[str, list[Path]]
         atomic_write_bytes(csv_path, df.to_csv(index=False).encode())
         md, files = "\n" + INTRO + "\n" + to_markdown(df) + "\n", [csv_path, *plot_cells(store, out / "backdoor")]
     defended_md, defended_files = render_backdoor_defenses(store, out)
-    return md + defended_md, files + defended_files
+    budget_md, budget_files = render_backdoor_budget(store, out)
+    return md + defended_md + budget_md, files + defended_files + budget_files
 
 
 def print_summaries(summaries: list[dict]) -> None:

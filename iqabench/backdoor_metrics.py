@@ -12,11 +12,25 @@ with strength ``a``::
 over the test strengths +-0.1, ..., +-1.0.  The benign metrics (PLCC,
 SROCC, RMSE against MOS) are of the clean test images.
 
+A prediction is either one forward pass of the whole (triggered) image --
+the default, and what every CPU profile does: the model's own pooling (for
+``cnniqa`` the mean over every patch on its grid, for a zoo model its crop
+policy) -- or, with :class:`EvalCrops` (BAIQA's ``profile=paper``), what the
+release's test loop does (``HyperIQASolver_*.test_backdoor``): trigger the
+whole image, then average the model over ``n`` = 25 random crops of the
+training-crop size, each flipped horizontally with probability 1/2, drawn
+afresh for every alpha and for the clean prediction y0 (the release draws
+them from its running global RNG; here from a generator seeded per cell
+seed, image and alpha, so a result depends on neither the batching nor the
+other images evaluated).
+
 :func:`evaluate_backdoor` is the one entry point that a defence reuses: give
 it any model (backdoored, fine-tuned, pruned) and the trigger.
 """
 from __future__ import annotations
 
+import zlib
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -29,6 +43,55 @@ from .scores import correlations
 
 #: the test strengths of the BAIQA evaluation: -1.0 ... -0.1, 0.1 ... 1.0
 TEST_ALPHAS: tuple[float, ...] = tuple(sorted(s * k / 10 for k in range(1, 11) for s in (-1, 1)))
+#: how the cell summary describes whole-image evaluation
+WHOLE_IMAGE = {"mode": "whole image"}
+
+
+@dataclass(frozen=True)
+class EvalCrops:
+    """Predictions as the mean over ``n`` random ``size`` crops (the release's 25 x 224).
+
+    The crops of image ``name`` for slot ``k`` (0: the clean prediction y0,
+    ``1 + j``: the j-th alpha of the evaluation) come from
+    ``numpy.random.default_rng([seed, crc32(name), k])``: first ``n`` tops,
+    then ``n`` lefts (uniform over every position, as torchvision's
+    ``RandomCrop``), then ``n`` uniforms, a crop being flipped horizontally
+    when its uniform is below 1/2 (``hflip``).  A crop larger than the image
+    is the whole image (only the flips vary).
+    """
+
+    n: int
+    size: int
+    hflip: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n < 1 or self.size < 1:
+            raise ValueError(f"evaluation crops need n >= 1 and size >= 1, got n={self.n}, size={self.size}")
+
+    def describe(self) -> dict:
+        """The policy as recorded in a cell's configuration (its key) and summary."""
+        return {"n": self.n, "size": self.size, "hflip": self.hflip, "seed": self.seed, "draw": "per image and alpha"}
+
+    def draws(self, name: str, slot: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+        """Tops, lefts, flips and the crop's height and width for one image and slot."""
+        sh, sw = min(self.size, h), min(self.size, w)
+        rng = np.random.default_rng([self.seed, zlib.crc32(name.encode()), slot])
+        tops = rng.integers(0, h - sh + 1, self.n)
+        lefts = rng.integers(0, w - sw + 1, self.n)
+        flips = rng.random(self.n) < 0.5
+        return tops, lefts, flips & self.hflip, sh, sw
+
+    @torch.no_grad()
+    def predict(self, model: IQAModel, x: torch.Tensor, names: Sequence[str], slot: int) -> torch.Tensor:
+        """Per image of batch ``x``, the mean score over its crops for ``slot``."""
+        out = []
+        for img, name in zip(x, names):
+            tops, lefts, flips, sh, sw = self.draws(name, slot, *img.shape[-2:])
+            crops = [img[:, t:t + sh, s:s + sw] for t, s in zip(tops.tolist(), lefts.tolist())]
+            crops = [c.flip(-1) if f else c for c, f in zip(crops, flips.tolist())]
+            out.append(model(torch.stack(crops)).mean())
+        return torch.stack(out)
 
 
 def shift_metrics(y0, shifted: Mapping[float, np.ndarray], delta_max: float) -> dict:
@@ -57,20 +120,28 @@ def shift_metrics(y0, shifted: Mapping[float, np.ndarray], delta_max: float) -> 
 
 
 @torch.no_grad()
-def triggered_scores(model: IQAModel, x: torch.Tensor, trigger: Trigger, alphas: Sequence[float], clean: bool = False):
+def triggered_scores(model: IQAModel, x: torch.Tensor, trigger: Trigger, alphas: Sequence[float], clean: bool = False,
+                     crops: EvalCrops | None = None, names: Sequence[str] = ()):
     """Per alpha, the scores of batch ``x`` under the trigger and its PSNR
-    (and the clean scores first, with ``clean=True``)."""
-    y0 = model(x) if clean else None
+    (and the clean scores first, with ``clean=True``); with ``crops``, each
+    score is the mean over the crops of image ``names[i]`` (slot 0 for the
+    clean scores, ``1 + j`` for ``alphas[j]``)."""
+
+    def score(v: torch.Tensor, slot: int) -> torch.Tensor:
+        return model(v) if crops is None else crops.predict(model, v, names, slot)
+
+    y0 = score(x, 0) if clean else None
     out = {}
-    for a in alphas:
+    for j, a in enumerate(alphas):
         xa = trigger.apply(x, float(a))
-        out[float(a)] = (model(xa), imagemetrics.psnr(xa, x))
+        out[float(a)] = (score(xa, 1 + j), imagemetrics.psnr(xa, x))
     return y0, out
 
 
 def evaluate_backdoor(model: IQAModel, dataset: IQADataset, items: Sequence[Item], trigger: Trigger,
                       delta_max: float, alphas: Sequence[float] = TEST_ALPHAS, device: str = "cpu",
-                      batch_size: int = 16, bar=None, label: str = "backdoor eval", trigger_images: int = 0) -> dict:
+                      batch_size: int = 16, bar=None, label: str = "backdoor eval", trigger_images: int = 0,
+                      crops: EvalCrops | None = None) -> dict:
     """Benign and backdoor metrics of ``model`` on labelled ``items``.
 
     Benign PLCC / SROCC / RMSE use every item; the trigger is evaluated on
@@ -81,7 +152,9 @@ def evaluate_backdoor(model: IQAModel, dataset: IQADataset, items: Sequence[Item
     "subset": indices of the triggered items, "y": {alpha: scores of the
     subset}, "psnr": {alpha: PSNR of the subset}}``; the PSNR is of the
     (clamped) triggered image against the clean one.  ``bar``: an optional
-    rich Progress to report on.
+    rich Progress to report on.  ``crops``: predictions as the mean over
+    seeded random crops (:class:`EvalCrops`), the clean ones included;
+    None: one forward pass of the whole image.
     """
     from .sampling import spread
     from .training import predict
@@ -90,7 +163,13 @@ def evaluate_backdoor(model: IQAModel, dataset: IQADataset, items: Sequence[Item
     items = [it for it in items if it.mos is not None]
     if not items:
         raise ModelError(f"dataset {dataset.name!r}: no labelled images to evaluate the backdoor on")
-    y0 = predict(model, dataset, items, device, batch_size)
+    if crops is None:
+        y0 = predict(model, dataset, items, device, batch_size)
+    else:
+        y0 = np.array([float(crops.predict(model, dataset.load(it).unsqueeze(0).to(device), [it.name], 0)[0])
+                       for it in items])
+        if not np.isfinite(y0).all():
+            raise ModelError(f"model {model.name!r} produced a non-finite score on a clean image")
     subset = spread(list(range(len(items))), trigger_images)
     y_all = {float(a): np.empty(len(subset)) for a in alphas}
     p_all = {float(a): np.empty(len(subset)) for a in alphas}
@@ -101,7 +180,8 @@ def evaluate_backdoor(model: IQAModel, dataset: IQADataset, items: Sequence[Item
         for shape in dict.fromkeys(tuple(im.shape) for im in imgs):  # equal sizes stack
             pos = [j for j, im in enumerate(imgs) if tuple(im.shape) == shape]
             x = torch.stack([imgs[j] for j in pos]).to(device)
-            _, res = triggered_scores(model, x, trigger, alphas)
+            names = [items[subset[chunk[j]]].name for j in pos]
+            _, res = triggered_scores(model, x, trigger, alphas, crops=crops, names=names)
             for a, (ya, pa) in res.items():
                 y_all[a][[chunk[j] for j in pos]] = ya.double().cpu().numpy()
                 p_all[a][[chunk[j] for j in pos]] = pa.double().cpu().numpy()

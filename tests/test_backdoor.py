@@ -350,3 +350,173 @@ def test_clean_label_pgd_crops_default_to_the_victims_training_crop(tiny, monkey
         attack.poison_batch(ctx, attack.make_trigger(ctx), x, torch.zeros(2))
         assert seen[-1] == expected
     assert ctx.recipe.crop == 32
+
+
+# ------------------------------------------------------ evaluation crops
+class PositionScore(IQAModel):
+    """Closed form that depends on where each pixel sits in the input:
+    ``s(x) = sum_{c,i,j} x[c,i,j] (1 + i + 2 j + 3 c) / (h w)`` -- a crop's
+    score changes with its position and with a horizontal flip."""
+
+    name = "test-position-score"
+    min_size = 1
+
+    def forward(self, x):
+        c, h, w = x.shape[1:]
+        weight = (1 + torch.arange(h).view(1, h, 1) + 2 * torch.arange(w).view(1, 1, w)
+                  + 3 * torch.arange(c).view(c, 1, 1)).to(x.dtype)
+        return (x * weight).sum((1, 2, 3)) / (h * w)
+
+
+def _position_score(img: np.ndarray) -> float:
+    """The same closed form in numpy, for one C x h x w crop."""
+    c, h, w = img.shape
+    i, j, k = np.meshgrid(np.arange(h), np.arange(w), np.arange(c), indexing="ij")
+    weight = (1 + i + 2 * j + 3 * k).transpose(2, 0, 1)
+    return float((img * weight).sum() / (h * w))
+
+
+def _seeded_crop_mean(img: np.ndarray, seed: int, name: str, slot: int, n: int, size: int) -> float:
+    """The documented draw: generator ``default_rng([seed, crc32(name), slot])``,
+    then n tops, n lefts, n flips (p = 1/2); the mean score of the crops."""
+    import zlib
+
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode()), slot])
+    h, w = img.shape[1:]
+    tops, lefts = rng.integers(0, h - size + 1, n), rng.integers(0, w - size + 1, n)
+    flips = rng.random(n) < 0.5
+    scores = []
+    for t, s, f in zip(tops, lefts, flips):
+        crop = img[:, t:t + size, s:s + size]
+        scores.append(_position_score(crop[:, :, ::-1] if f else crop))
+    return float(np.mean(scores))
+
+
+def test_paper_evaluation_is_the_mean_over_25_seeded_random_crops_with_flips_per_alpha():
+    """The release's test loop (``HyperIQASolver_*.test_backdoor``) triggers the
+    whole image, then scores 25 random crops with a random flip, drawn afresh
+    for every alpha and for the clean prediction y0 -- the mean of those."""
+    from iqabench.backdoor_metrics import EvalCrops
+
+    ds = GreyLevels()
+    g = torch.Generator().manual_seed(5)
+    ds._images = [torch.rand(3, 16, 20, generator=g) * 0.6 + 0.2 for _ in ds._images]
+    items = ds.items("test")[:4]
+    alphas = (-0.5, 0.3, 1.0)
+    trigger = AddConstant(c=0.1)
+    out = evaluate_backdoor(PositionScore(), ds, items, trigger, delta_max=20.0, alphas=alphas, batch_size=3,
+                            crops=EvalCrops(n=25, size=8, seed=7))
+    for k, it in enumerate(items):
+        img = ds.load(it).numpy().astype(np.float64)
+        assert out["y0"][k] == pytest.approx(_seeded_crop_mean(img, 7, it.name, 0, 25, 8), rel=1e-5)
+        for j, a in enumerate(alphas):
+            triggered = np.clip(img + 0.1 * a, 0, 1)
+            assert out["y"][a][k] == pytest.approx(_seeded_crop_mean(triggered, 7, it.name, 1 + j, 25, 8), rel=1e-5)
+    # redrawn per alpha: with a trigger that does nothing, y(a) still differs from y0
+    idle = evaluate_backdoor(PositionScore(), ds, items, AddConstant(c=0.0), delta_max=20.0, alphas=alphas,
+                             crops=EvalCrops(n=25, size=8, seed=7))
+    assert not np.allclose(idle["y"][1.0], idle["y0"])
+    # another seed, other crops; batching does not change the draw
+    other = evaluate_backdoor(PositionScore(), ds, items, trigger, delta_max=20.0, alphas=alphas,
+                              crops=EvalCrops(n=25, size=8, seed=8))
+    assert not np.allclose(other["y0"], out["y0"])
+    again = evaluate_backdoor(PositionScore(), ds, items, trigger, delta_max=20.0, alphas=alphas, batch_size=1,
+                              crops=EvalCrops(n=25, size=8, seed=7))
+    assert np.array_equal(again["y0"], out["y0"]) and np.array_equal(again["y"][1.0], out["y"][1.0])
+    # no crops: one forward of the whole image, as before
+    whole = evaluate_backdoor(PositionScore(), ds, items, trigger, delta_max=20.0, alphas=alphas)
+    expected = [_position_score(ds.load(it).numpy().astype(np.float64)) for it in items]
+    assert np.allclose(whole["y0"], expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("profile,crops", [("quick", 0), ("default", 0), ("paper", 25)])
+def test_only_the_paper_profile_evaluates_on_random_crops_and_only_its_cell_key_records_them(tiny, profile, crops):
+    """Whole-image evaluation (every CPU profile) leaves the cell configuration
+    exactly as it was before crops existed; ``paper`` records its crops."""
+    from iqabench.runner import build_attack
+    from iqabench.suite import CellSpec
+
+    attack = build_attack("baiqa-c", {"profile": profile, "trigger": "blended"})
+    assert attack.eval_crops == crops
+    spec = CellSpec("test-tiny-cnn", "test-tiny-noise", "baiqa-c", attack_params={"profile": profile})
+    plan = backdoor_core.plan_backdoor(attack, "baiqa-c", "test-tiny-cnn", {}, tiny, show_progress=False)
+    cfg = backdoor_core._victim_config(spec, attack, tiny, plan, plan.context.clean_model()[1])
+    recorded = set(cfg["attack"]["params"])
+    if crops:
+        assert cfg["eval_crops"] == {"n": 25, "size": plan.context.recipe.crop, "hflip": True, "seed": 0,
+                                     "draw": "per image and alpha"}
+        assert "eval_crops" in recorded
+    else:
+        assert "eval_crops" not in cfg and not {"eval_crops", "eval_crop"} & recorded
+    # the victim never depends on how it is evaluated
+    assert not {"eval_crops", "eval_crop"} & set(plan.poison_cfg["params"])
+
+
+# ----------------------------------------------------------- budget board
+def test_budget_suite_is_the_sweep_the_issue_asks_for():
+    from iqabench.runner import build_attack
+    from iqabench.suite import expand, load_suite
+
+    data, _ = load_suite("cbaiqa-budget")
+    cells = expand(data, "cbaiqa-budget")
+    points = set()
+    for c in cells:
+        assert (c.model, c.dataset, c.attack, c.defense) == ("cnniqa", "embedded", "baiqa-c", "none")
+        p = build_attack(c.attack, c.attack_params).params
+        assert p["profile"] == "default" and p["trigger"] == "uap-dct" and p["pgd_iters"] == 10
+        assert p["pgd_step"] == pytest.approx(p["pgd_eps"] / 4)
+        points.add((p["ratio"], round(p["pgd_eps"] * 255, 6)))
+    assert points == {(r, e) for r in (0.2, 0.4) for e in (2.0, 4.0, 8.0, 16.0)} and len(cells) == 8
+
+
+def test_budget_board_plots_mmra_against_pgd_eps_per_ratio_and_keeps_table1_to_default_budgets(tiny, invoke,
+                                                                                              tmp_path):
+    from iqabench.backdoor_board import backdoor_table
+    from iqabench.backdoor_budget_board import budget_table
+
+    common = {**TINY_SEARCH, "profile": "quick", "trigger": "uap-dct", "pgd_crops": 1, "pgd_crop": 32}
+    grids = [{"ratio": r, "pgd_eps": f"{e}/255", "pgd_step": f"{e / 4:g}/255", "pgd_iters": 3}
+             for r in (0.2, 0.4) for e in (2, 8)]
+    suite = tmp_path / "budget.toml"
+    toml = ['models = ["test-tiny-cnn"]\ndatasets = ["test-tiny-noise"]\nattacks = ["baiqa-c"]\n']
+    for g in [{}, *grids]:  # {}: the profile's default budget (Table 1)
+        params = {**common, **g}
+        toml.append("[[grid]]\nparams.baiqa-c = { " + ", ".join(
+            f"{k} = {json.dumps(v)}" for k, v in params.items()) + " }\n")
+    suite.write_text("\n".join(toml))
+    store_path, board = tmp_path / "s.sqlite", tmp_path / "board"
+    result = invoke(["run", "--suite", str(suite), "--store", str(store_path), "--leaderboard", str(board), "-q"])
+    assert result.exit_code == 0, result.output
+
+    store = Store(store_path)
+    victims = {tuple(c["config"]["attack"]["params"][k] for k in ("ratio", "pgd_eps", "pgd_step")): c
+               for c in store.cells(kind="backdoor") if c["config"]["victim"] == "backdoored"}
+    assert len(victims) == 5
+    df = pd.read_csv(board / "backdoor_budget.csv")
+    assert len(df) == 4 and sorted(zip(df["ratio"], (df["pgd_eps"] * 255).round(6))) == [
+        (0.2, 2.0), (0.2, 8.0), (0.4, 2.0), (0.4, 8.0)]
+    for _, r in df.iterrows():  # every row is its cell's stored summary
+        cell = victims[(r["ratio"], r["pgd_eps"], r["pgd_step"])]
+        assert r["cell"] == cell["key"] and r["pgd_iters"] == 3
+        assert r["mmra"] == pytest.approx(cell["summary"]["mmra"]) and r["srocc"] == pytest.approx(
+            cell["summary"]["srocc"])
+    assert len(list((board / "backdoor").glob("*-budget-*.png"))) == 1  # one experiment, two lines
+    readme = (board / "README.md").read_text()
+    assert "## Poisoning budget" in readme and "8/255" in readme
+    # Table 1: the default budget only (its victim and w/o rows), not replaced by a sweep cell
+    table = backdoor_table(store)
+    default_cell = victims[(0.2, 2 / 255, 0.00627)]
+    assert list(table["trigger"]) == ["w/o (uap-dct)", "uap-dct"] and list(table["C_cell"])[1] == default_cell["key"]
+    assert set(budget_table(store)["cell"]) == set(df["cell"])
+    # another non-default parameter: its own Table-1 row, named, instead of replacing the default one
+    cfg = json.loads(json.dumps(default_cell["config"]))
+    cfg["attack"]["params"]["mean_score"] = 60.0
+    store.start_cell("other-mean", "backdoor", cfg, "run")
+    store.finish_cell("other-mean", {**default_cell["summary"], "mmra": 0.5})
+    table = backdoor_table(store)
+    rows = {r["C_cell"] if not r["trigger"].startswith("w/o") else "w/o": r for _, r in table.iterrows()}
+    assert set(rows) == {"w/o", default_cell["key"], "other-mean"}
+    settings = {k: set(filter(None, r["setting"].split(", "))) for k, r in rows.items()}
+    assert settings["w/o"] == set() and "pgd_crop=32" in settings[default_cell["key"]]  # the test's overrides
+    assert settings["other-mean"] == settings[default_cell["key"]] | {"mean_score=60"}
+    assert rows["other-mean"]["C_mmra"] == 0.5 and rows[default_cell["key"]]["C_mmra"] == default_cell["summary"]["mmra"]

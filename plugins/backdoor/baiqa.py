@@ -19,6 +19,25 @@ trigger=blended``.
 the trigger search, the PGD) -- ``quick`` and ``default`` for a CPU,
 ``paper`` for the paper's settings on a GPU; any of them can be overridden
 by its own parameter (``search_epochs=...``).  Defaults: REFERENCES.md 2.
+
+C-BAIQA against the release (``PGD_demo.py``, ``folders.py``,
+``HyperIQASolver_multi_cl_v3.py``), step by step: the same PGD target (50 =
+the middle of a 0-100 MOS range; ``mean_score``), loss (squared error to it
+summed over 25 random crops, each flipped with probability 1/2, redrawn
+every iteration), sign step 0.00627, 20 iterations, L-inf eps 2/255 (the
+release's script passes 0.00784), no random start, projection then clamp to
+[0, 1], on the whole training image with the surrogate in eval mode; the
+trigger added afterwards to the whole adversarial image (the injection
+rounds it to 8 bits and clamps), then the training crops; ``alpha = (y -
+mean) / Delta_max`` = the release's ``0.25 * (y - 50) / 10``, not clipped,
+labels untouched.  Differences: the release's surrogate is HyperIQA
+(ResNet-50) trained on the poison subset with 5 crops per image, and its
+DBCNN and TReS runs reuse that surrogate's PGD perturbations and trigger;
+here the surrogate is the victim's own architecture trained with the
+victim's recipe (25 crops per image at ``paper``).  The release adds the
+stored perturbation and the trigger in its data pipeline at every epoch;
+here once, before training (the same images: both steps are deterministic).
+The CPU profiles take fewer PGD steps and crops, of the recipe's crop size.
 """
 from __future__ import annotations
 
@@ -61,15 +80,22 @@ Profile = Literal["quick", "default", "paper"]
 #: training crops to 15.7).
 PROFILES: dict[str, dict[str, float | None]] = {
     "quick": {"search_epochs": 1, "search_crops": 1, "search_crop": 64, "search_batch": 32, "search_lr": 10.0,
-              "search_steps": 2, "pgd_iters": 2, "pgd_crops": 1, "pgd_crop": None, "eval_images": 16},
+              "search_steps": 2, "pgd_iters": 2, "pgd_crops": 1, "pgd_crop": None, "eval_images": 16,
+              "eval_crops": 0},
     "default": {"search_epochs": 1, "search_crops": 2, "search_crop": 64, "search_batch": 32, "search_lr": 4.0,
-                "search_steps": 10, "pgd_iters": 5, "pgd_crops": 1, "pgd_crop": None, "eval_images": 64},
+                "search_steps": 10, "pgd_iters": 5, "pgd_crops": 1, "pgd_crop": None, "eval_images": 64,
+                "eval_crops": 0},
     "paper": {"search_epochs": 50, "search_crops": 25, "search_crop": 224, "search_batch": 128, "search_lr": 1.0,
-              "search_steps": 10, "pgd_iters": 20, "pgd_crops": 25, "pgd_crop": 224, "eval_images": 0},
+              "search_steps": 10, "pgd_iters": 20, "pgd_crops": 25, "pgd_crop": 224, "eval_images": 0,
+              "eval_crops": 25},
 }
 
 #: ``eval_images``: test images evaluated under the trigger (20 forward passes
 #: each; 0 = all, as the paper); the benign metrics always use every image.
+#: ``eval_crops``: 0 -- one forward pass of the whole image per prediction
+#: (the CPU profiles: 25 crops would cost 25 times as much); N -- the mean
+#: over N random crops of side ``eval_crop`` with random flips, redrawn for
+#: every alpha, as the release's test loop (:class:`iqabench.backdoor_metrics.EvalCrops`).
 #: poisoned images triggered (and attacked) per forward pass
 POISON_BATCH = 32
 
@@ -105,6 +131,11 @@ class BAIQABase(BackdoorAttack):
     search_init: float = 300.0
     search_seed: int = 919
     eval_images: int | None = None
+    eval_crops: int | None = None
+    eval_crop: int | None = None  # None: the recipe's training crop (the release's patch_size)
+
+    eval_params: ClassVar[tuple[str, ...]] = ("eval_images", "eval_crops", "eval_crop")
+    key_neutral: ClassVar[dict] = {"eval_crops": 0, "eval_crop": None}
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -114,8 +145,11 @@ class BAIQABase(BackdoorAttack):
                 setattr(self, key, value)
         check_positive(self, "ratio", "delta_max", "eps", "search_lr", "search_steps", "search_epochs",
                        "search_crops", "search_crop", "search_batch")
-        if self.eval_images < 0:
-            raise ParameterError(f"{self.name!r} parameter 'eval_images' must be >= 0 (0: all), got {self.eval_images!r}")
+        for key in ("eval_images", "eval_crops"):
+            if getattr(self, key) < 0:
+                raise ParameterError(f"{self.name!r} parameter {key!r} must be >= 0, got {getattr(self, key)!r}")
+        if self.eval_crop is not None:
+            check_positive(self, "eval_crop")
         if self.ratio > 1:
             raise ParameterError(f"{self.name!r} parameter 'ratio' must be <= 1, got {self.ratio!r}")
         lookup("trigger", self.trigger)  # an unknown trigger name fails here, naming it

@@ -16,3 +16,8 @@ def register_suites(register):
         files(__name__).joinpath("backdoor-defenses.toml").read_text(),
         "P-BAIQA on the default model x {none, finetune, prune 0.1-0.6}: the backdoor x defence table and curves.",
     )
+    register(
+        "cbaiqa-budget",
+        files(__name__).joinpath("cbaiqa-budget.toml").read_text(),
+        "C-BAIQA on the default model: PGD eps 2-16/255 x poison ratio 0.2, 0.4 (mMRA against the budget).",
+    )
