@@ -234,5 +234,5 @@ def print_summaries(summaries: list[dict]) -> None:
         defense = s["spec"].get("defense", "none")
         victim = s["victim"] + (f" +{defense}" if defense != "none" else "")
         table.add_row(s["spec"]["model"], s["attack"], victim, s["trigger"], str(s["n"]),
-                      *(f"{s[k]:.4f}" for k in ("plcc", "srocc", "rmse", "mmae", "mmra")), f"{s['psnr']:.2f}")
+                      *(_fmt(s.get(k)) for k in ("plcc", "srocc", "rmse", "mmae", "mmra", "psnr")))
     Console().print(table)

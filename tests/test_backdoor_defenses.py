@@ -188,3 +188,16 @@ def test_the_backdoor_defenses_suite_runs_end_to_end_on_a_tiny_model(tiny, invok
     assert list(table["defense"]) == ["none", "finetune profile=quick", *rates]
     assert np.isfinite(table[["plcc", "srocc", "rmse", "mmae", "mmra"]].to_numpy()).all()
     assert len(list((board / "backdoor").glob("*-pruning-*.png"))) == 1
+
+
+def test_console_table_prints_summaries_with_missing_values(capsys):
+    """A stored summary reads a non-finite metric back as None (strict JSON): the run's
+    console table shows it as '-' instead of failing after the work is done."""
+    from iqabench.backdoor_board import print_summaries
+
+    s = {"spec": {"model": "m", "defense": "none"}, "attack": "baiqa-p", "victim": "backdoored",
+         "trigger": "uap-dct", "n": 3, "plcc": None, "srocc": float("nan"), "rmse": 1.0, "mmae": 2.0,
+         "mmra": 0.5, "psnr": None}
+    print_summaries([s])
+    out = capsys.readouterr().out
+    assert "0.500" in out and "2.0" in out

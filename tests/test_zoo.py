@@ -288,7 +288,7 @@ def test_paper_and_quick_recipes():
     assert (hyper.loss, hyper.optimizer, hyper.lr, hyper.weight_decay, hyper.epochs, hyper.lr_step) == \
         ("l1", "adam", 2e-5, 5e-4, 24, 8)
     assert (hyper.crop, hyper.patches_per_image, hyper.batch_size) == (224, 25, 32)
-    assert hyper.extra["lr_mult"] == {"": 10.0, "net.base_model.": 1.0}
+    assert hyper.extra["lr_mult"] == {"": 10.0, "net.base_model.": 1.0, "net.lda_modules.": 1.0}
     assert _recipe("hyperiqa", "default") == hyper
     paper = _recipe("dbcnn", "default")
     assert paper.loss == "mse" and [p["epochs"] for p in paper.extra["phases"]] == [8, 8]
@@ -401,7 +401,9 @@ def test_recipe_phases_and_lr_multipliers_drive_the_trainer(tmp_path):
     hyper = iqabench.get_model("hyperiqa", weights="random")
     groups = training._param_groups(hyper, hyper.recipe("paper"))
     lrs = {g["lr"]: len(g["params"]) for g in groups}
-    n_backbone = sum(1 for n, _ in hyper.named_parameters() if n.startswith("net.base_model."))
+    # HyperIQA's code (and the BAIQA release) puts the ResNet and its local-distortion-aware (LDA)
+    # layers in the backbone group (self.res) at lr; the hyper network is the rest, at 10 x lr
+    n_backbone = sum(1 for n, _ in hyper.named_parameters() if n.startswith(("net.base_model.", "net.lda_modules.")))
     def count(lr):  # parameters whose group has learning rate ``lr``
         return sum(n for group_lr, n in lrs.items() if group_lr == pytest.approx(lr))
 

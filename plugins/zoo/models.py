@@ -70,14 +70,16 @@ _HYPERIQA_RELEASE = (
     "epoch from self.hypernet_params, a filter iterator that the first Adam consumed, so from epoch 2 on "
     "the optimizer holds the backbone group only -- the hyper network trains in epoch 1 only, the backbone "
     "at a constant 2e-5 (its group never decays; only the empty hyper group gets lr/10 every 8 epochs), and "
-    "Adam's moments restart every epoch; its backbone group (self.res) also holds the local-distortion-aware "
-    "(LDA) layers, at 1 x lr, which here fall under the 10 x prefix (net.lda_modules.)"
+    "Adam's moments restart every epoch. Followed here: its backbone group (self.res, as in HyperIQA's own "
+    "code) also holds the local-distortion-aware (LDA) layers, at 1 x lr; the hyper network at 10 x lr is "
+    "the rest"
 )
 HYPERIQA_PAPER = TrainRecipe(
     epochs=24, lr=2e-5, batch_size=32, crop=224, patches_per_image=25, loss="l1", optimizer="adam",
     weight_decay=5e-4, lr_step=8, hflip=True,
-    # backbone at lr, the hyper network (everything else) at 10 x lr
-    extra={"lr_mult": {"": 10.0, "net.base_model.": 1.0}, "source": _BAIQA + _HYPERIQA_RELEASE},
+    # backbone (ResNet + LDA layers, HyperIQA's self.res) at lr, the hyper network (everything else) at 10 x lr
+    extra={"lr_mult": {"": 10.0, "net.base_model.": 1.0, "net.lda_modules.": 1.0},
+           "source": _BAIQA + _HYPERIQA_RELEASE},
 )
 DBCNN_PAPER = TrainRecipe(
     epochs=16, lr=1e-5, batch_size=32, crop=224, patches_per_image=25, loss="mse", optimizer="adam",
