@@ -94,7 +94,7 @@ def load_suite_text(text: str, where: str) -> dict:
 def load_suite(path_or_name: str) -> tuple[dict, str]:
     """Read a suite from a file, or a suite registered by a plugin by name."""
     path = Path(path_or_name)
-    if path.suffix == ".toml" or path.exists():
+    if path.suffix == ".toml" or path.is_file():  # a directory of that name is not a suite file
         if not path.exists():
             raise SuiteError(f"suite file not found: {path}")
         return load_suite_text(path.read_text(), str(path)), path.read_text()

@@ -70,3 +70,10 @@ def test_include_concatenates_suites_each_cell_once_and_refuses_cycles(tmp_path)
     a.write_text(f'include = ["{only}"]\n')
     with pytest.raises(SuiteError, match="includes itself"):
         expand(load_suite(str(only))[0], "only.toml")
+
+
+def test_a_directory_named_like_a_registered_suite_does_not_shadow_it(tmp_path, monkeypatch):
+    (tmp_path / "default").mkdir()
+    monkeypatch.chdir(tmp_path)
+    data, _ = load_suite("default")
+    assert data["name"] == "default"

@@ -17,6 +17,21 @@ def register_suites(register):
         "P-BAIQA on the default model x {none, finetune, prune 0.1-0.6}: the backdoor x defence table and curves.",
     )
     register(
+        "backdoor-table",
+        files(__name__).joinpath("backdoor-table.toml").read_text(),
+        "BAIQA Table 1 on the default model: P- and C-BAIQA with UAP-DCT, blended, WaNet and FTrojan triggers.",
+    )
+    register(
+        "nt-sweep",
+        files(__name__).joinpath("nt-sweep.toml").read_text(),
+        "NT with the default model's full recipe: 4 lam values x 3 seeds beside the lam=0 baseline (trade-off plot).",
+    )
+    register(
+        "leaderboard",
+        files(__name__).joinpath("leaderboard.toml").read_text(),
+        "The published board: default, backdoor-table, backdoor-defenses, cbaiqa-budget and nt-sweep in one store.",
+    )
+    register(
         "cbaiqa-budget",
         files(__name__).joinpath("cbaiqa-budget.toml").read_text(),
         "C-BAIQA on the default model: PGD eps 2-16/255 x poison ratio 0.2, 0.4 (mMRA against the budget).",
