@@ -47,7 +47,7 @@ from .errors import DatasetError, ModelError
 from .models import build_model, card_path
 from .poisoning import Poison, PoisonedDataset, SubsetDataset, mos_scale, poison_indices
 from .progress import console
-from .sampling import spread
+from .sampling import sampling_key, subset
 from .training import train_model
 
 TRAIN_SPLIT = "train"
@@ -373,20 +373,22 @@ def run_backdoor_cell(runner, spec, attack: BackdoorAttack, run_id: str, manifes
     from .defended import NONE
 
     dataset = runner.dataset(spec)
-    items = spread([it for it in dataset.items(spec.split) if it.mos is not None], spec.limit)
+    labelled = [it for it in dataset.items(spec.split) if it.mos is not None]
+    items = subset(labelled, spec.limit, spec.seed)
+    sampled = sampling_key(spec.limit, len(labelled)) or sampling_key(_trigger_images(attack), len(items))
     if not items:
         raise DatasetError(f"dataset {spec.dataset!r}: split {spec.split!r} has no labelled images")
     if spec.defense != NONE:
         plan = plan_backdoor(attack, spec.attack, spec.model, spec.model_params, dataset, spec.seed,
                              runner.device, bar, runner.show_progress)
         model, path, defense = defended_victim(plan, spec, runner.device, bar, runner.show_progress)
-        cfg = {**_victim_config(spec, attack, dataset, plan, path), "defense": defense}
+        cfg = {**_victim_config(spec, attack, dataset, plan, path, sampled), "defense": defense}
         label = f"{spec.model} x {spec.attack} (backdoored +{spec.defense}) on {spec.dataset}/{spec.split}"
         return [_evaluate_and_store(runner, cfg, model, path, dataset, items, plan, spec, run_id, manifest, bar,
                                     label)]
     setup = prepare_backdoor(attack, spec.attack, spec.model, spec.model_params, dataset, spec.seed,
                              runner.device, bar, runner.show_progress)
-    victim_cfg = _victim_config(spec, attack, dataset, setup, setup.victim_path)
+    victim_cfg = _victim_config(spec, attack, dataset, setup, setup.victim_path, sampled)
     clean_cfg = {**victim_cfg, "victim": "clean", "attack": {"name": "w/o", "trigger": setup.trigger_identity["name"]},
                  "model": {**victim_cfg["model"], "weights": _weights_id(setup.clean_path)}}
     out = []
@@ -397,21 +399,27 @@ def run_backdoor_cell(runner, spec, attack: BackdoorAttack, run_id: str, manifes
     return out
 
 
+def _trigger_images(attack: BackdoorAttack) -> int:
+    return int(getattr(attack, "eval_images", 0) or 0)
+
+
 def _victim_config(spec, attack: BackdoorAttack, dataset: IQADataset, setup: BackdoorPlan | BackdoorSetup,
-                   weights: Path) -> dict:
+                   weights: Path, sampled: dict | None = None) -> dict:
     """The undefended victim cell's configuration (its key must not change:
     stored results rely on it); the clean and defended cells derive from it.
     Evaluation crops (``profile=paper``) add an ``eval_crops`` entry; whole-image
-    evaluation adds nothing."""
+    evaluation adds nothing.
+    ``sampled``: :func:`iqabench.sampling.sampling_key` of the evaluated
+    subsets (empty when every image is evaluated and triggered)."""
     ctx = setup.context
     crops = attack.evaluation_crops(ctx, spec.seed)
     return {
         "kind": "backdoor",
         "dataset": {"name": spec.dataset, "params": spec.dataset_params, "split": spec.split,
-                    "limit": spec.limit, "fingerprint": dataset.fingerprint()},
+                    "limit": spec.limit, "fingerprint": dataset.fingerprint(), **(sampled or {})},
         "defense": None, "seed": spec.seed, "batch_size": spec.batch_size,
         "trigger": setup.trigger_identity, "delta_max": setup.delta_max, "alphas": list(TEST_ALPHAS),
-        "trigger_images": int(getattr(attack, "eval_images", 0) or 0),
+        "trigger_images": _trigger_images(attack),
         "victim": "backdoored",
         "attack": {"name": spec.attack, "params": attack.key_params(), "label_mode": attack.label_mode,
                    "trigger": setup.trigger_identity["name"]},
@@ -482,7 +490,7 @@ def _evaluate_and_store(runner, config, model, path, dataset, items, setup: Back
     crops = config.get("eval_crops")
     crops = EvalCrops(crops["n"], crops["size"], crops["hflip"], crops["seed"]) if crops else None
     result = evaluate_backdoor(model, dataset, items, setup.trigger, setup.delta_max, TEST_ALPHAS, runner.device,
-                               spec.batch_size, bar, label, config["trigger_images"], crops)
+                               spec.batch_size, bar, label, config["trigger_images"], crops, config["seed"])
     for b, rows in enumerate(image_rows(result)):
         store.add_batch(key, b, rows)
     m = result["metrics"]

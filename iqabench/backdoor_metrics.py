@@ -141,11 +141,12 @@ def triggered_scores(model: IQAModel, x: torch.Tensor, trigger: Trigger, alphas:
 def evaluate_backdoor(model: IQAModel, dataset: IQADataset, items: Sequence[Item], trigger: Trigger,
                       delta_max: float, alphas: Sequence[float] = TEST_ALPHAS, device: str = "cpu",
                       batch_size: int = 16, bar=None, label: str = "backdoor eval", trigger_images: int = 0,
-                      crops: EvalCrops | None = None) -> dict:
+                      crops: EvalCrops | None = None, seed: int = 0) -> dict:
     """Benign and backdoor metrics of ``model`` on labelled ``items``.
 
     Benign PLCC / SROCC / RMSE use every item; the trigger is evaluated on
-    ``trigger_images`` of them spread evenly over the list (0: all), since
+    ``trigger_images`` of them (0: all; a subset stratified by content and
+    distortion, drawn with ``seed``: :func:`iqabench.sampling.subset`), since
     it costs one forward pass per alpha (20) -- the CPU profiles use a
     subset.  ``delta_max`` is in the dataset's MOS units.  Returns
     ``{"metrics", "images": names, "mos", "y0": clean scores (all items),
@@ -156,7 +157,7 @@ def evaluate_backdoor(model: IQAModel, dataset: IQADataset, items: Sequence[Item
     seeded random crops (:class:`EvalCrops`), the clean ones included;
     None: one forward pass of the whole image.
     """
-    from .sampling import spread
+    from .sampling import subset_indices
     from .training import predict
 
     model.to(device).eval()
@@ -170,7 +171,7 @@ def evaluate_backdoor(model: IQAModel, dataset: IQADataset, items: Sequence[Item
                        for it in items])
         if not np.isfinite(y0).all():
             raise ModelError(f"model {model.name!r} produced a non-finite score on a clean image")
-    subset = spread(list(range(len(items))), trigger_images)
+    subset = subset_indices(items, trigger_images, seed)
     y_all = {float(a): np.empty(len(subset)) for a in alphas}
     p_all = {float(a): np.empty(len(subset)) for a in alphas}
     task = bar.add_task(label, total=len(subset)) if bar is not None else None

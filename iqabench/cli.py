@@ -68,7 +68,7 @@ def cli() -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
 @click.option("--batch-size", type=int, default=16, show_default=True, help="Images per attacked batch.")
-@click.option("--limit", type=int, default=0, help="Attack N images spread evenly over the split (0: all).")
+@click.option("--limit", type=int, default=0, help="Attack N images of the split, a seeded sample stratified by content and distortion (0: all).")
 @click.option("--suite", help="Suite TOML file, or the name of a registered suite.")
 @click.option("--force", is_flag=True, help="Recompute cells that are already finished.")
 @click.option("--store", default=DEFAULT_STORE, show_default=True, envvar="IQABENCH_STORE", help="Results database.")

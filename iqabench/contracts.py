@@ -232,12 +232,19 @@ def normalised_gain(model: IQAModel, scores: torch.Tensor) -> torch.Tensor:
 # --------------------------------------------------------------- datasets ---
 @dataclass(frozen=True)
 class Item:
-    """One image of a dataset: its name, MOS (None without one) and source."""
+    """One image of a dataset: its name, MOS (None without one) and source.
+
+    ``ref`` and ``group`` are the strata a limited run samples over
+    (:func:`iqabench.sampling.subset`): the content an image shows and the
+    kind of image it is (e.g. its distortion type, ``"pristine"`` for a
+    reference; ``""`` when the dataset has no such grouping).
+    """
 
     name: str
     mos: float | None
     source: Any = None  # a path, or an index into an in-memory array
     ref: str = ""  # reference content id (for content-disjoint splits)
+    group: str = ""  # e.g. the distortion type (a stratum for limited runs)
 
 
 class IQADataset:

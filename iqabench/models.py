@@ -18,11 +18,13 @@ from .contracts import IQADataset, IQAModel
 from .errors import WeightsError
 from .params import resolve_params
 from .plugins import lookup
-from .sampling import spread
+from .sampling import sampling_key, subset
 
 RANDOM = ("random", "random-init")
 #: how many images of a dataset measure a model's clean range when its card has none
 RANGE_REFERENCE_IMAGES = 128
+#: the seed of that reference subset: fixed, so every cell of a model shares one range
+RANGE_REFERENCE_SEED = 0
 
 
 def card_path(weights: str | Path) -> Path:
@@ -73,35 +75,41 @@ def build_model(
 
 
 def model_identity(model: IQAModel) -> dict[str, Any]:
-    """What makes two models the same, for cell and artifact keys."""
-    return {"name": model.name, "params": getattr(model, "params", {}), "weights": model.weights}
+    """What makes two models the same, for cell and artifact keys (with how
+    its clean range was sampled, once :func:`ensure_score_range` measured it
+    on a subset of a dataset)."""
+    return {"name": model.name, "params": getattr(model, "params", {}), "weights": model.weights,
+            **getattr(model, "range_sampling", {})}
 
 
 def ensure_score_range(model: IQAModel, dataset: IQADataset, device: str, batch_size: int = 16) -> tuple[float, float]:
     """The model's FIXED clean score range.
 
     Taken from the model card when it has one; otherwise measured once on a
-    fixed reference set -- at most ``RANGE_REFERENCE_IMAGES`` images spread
-    evenly over every split of ``dataset`` -- and cached, so that every
-    attack and every subset is normalised with the same bounds.
+    fixed reference set -- at most ``RANGE_REFERENCE_IMAGES`` images of
+    every split of ``dataset``, stratified by content and distortion with
+    the fixed ``RANGE_REFERENCE_SEED`` (:func:`iqabench.sampling.subset`) --
+    and cached, so that every attack and every subset is normalised with
+    the same bounds.
     """
     if model.score_range is not None:
         return model.score_range
+    seen: dict[str, object] = {}
+    for split in dataset.splits():
+        for item in dataset.items(split):
+            seen.setdefault(item.name, item)  # a split such as "all" may repeat items
+    sampled = sampling_key(RANGE_REFERENCE_IMAGES, len(seen))
     key = config_key({"model": model_identity(model), "dataset": dataset.fingerprint(),
-                      "reference_images": RANGE_REFERENCE_IMAGES})
+                      "reference_images": RANGE_REFERENCE_IMAGES, **sampled})
     path = cache_dir("ranges") / f"{model.name}-{key}.json"
     if path.exists():
         low, high = json.loads(path.read_text())["score_range"]
     else:
         from .training import predict
 
-        seen: dict[str, object] = {}
-        for split in dataset.splits():
-            for item in dataset.items(split):
-                seen.setdefault(item.name, item)  # a split such as "all" may repeat items
         if not seen:
             raise WeightsError(f"dataset {dataset.name!r} has no images to measure model {model.name!r}'s clean range on")
-        reference = spread(list(seen.values()), RANGE_REFERENCE_IMAGES)
+        reference = subset(list(seen.values()), RANGE_REFERENCE_IMAGES, RANGE_REFERENCE_SEED)
         allp = torch.as_tensor(predict(model, dataset, reference, device, batch_size))
         low, high = float(allp.min()), float(allp.max())
         if not high > low:
@@ -111,4 +119,5 @@ def ensure_score_range(model: IQAModel, dataset: IQADataset, device: str, batch_
             )
         write_json(path, {"score_range": [low, high], "model": model_identity(model), "dataset": dataset.fingerprint()})
     model.score_range = (low, high)
+    model.range_sampling = {f"range_{k}": v for k, v in sampled.items()}
     return model.score_range

@@ -26,7 +26,7 @@ from .manifest import build_manifest, new_run_id
 from .models import build_model, ensure_score_range, model_identity
 from .params import resolve_params
 from .plugins import lookup, notify_result, registry
-from .sampling import spread
+from .sampling import sampling_key, subset
 from .progress import console, progress
 from .store import Store
 from .suite import CellSpec
@@ -194,7 +194,8 @@ class Runner:
             return run_backdoor_cell(self, spec, attack, run_id, manifest, bar)
         dataset = self.dataset(spec)
         model = self.model(spec)
-        items = spread(list(dataset.items(spec.split)), spec.limit)
+        split_items = list(dataset.items(spec.split))
+        items = subset(split_items, spec.limit, spec.seed)
         if not items:
             raise DatasetError(f"dataset {spec.dataset!r}: split {spec.split!r} has no images")
         low, high = ensure_score_range(model, dataset, self.device, spec.batch_size)
@@ -202,7 +203,8 @@ class Runner:
             "kind": attack.kind,
             "model": model_identity(model),
             "dataset": {"name": spec.dataset, "params": spec.dataset_params, "split": spec.split,
-                        "limit": spec.limit, "fingerprint": dataset.fingerprint()},
+                        "limit": spec.limit, "fingerprint": dataset.fingerprint(),
+                        **sampling_key(spec.limit, len(split_items))},
             "attack": {"name": spec.attack, "params": attack.params,
                        **({"provenance": attack.provenance()} if hasattr(attack, "provenance") else {})},
             "defense": getattr(model, "defense", None),  # None: undefended (keys of older cells unchanged)
@@ -232,14 +234,15 @@ class Runner:
         """Train the universal perturbation on the training split once, then
         reuse the cached artifact in every later run."""
         train_split = "train" if "train" in dataset.splits() else spec.split
+        pool = list(dataset.items(train_split))
         cfg = {"model": model_identity(model), "dataset": dataset.fingerprint(), "split": train_split,
-               "train_limit": spec.train_limit, "attack": spec.attack, "params": attack.params, "seed": spec.seed,
-               "batch_size": spec.batch_size}
+               "train_limit": spec.train_limit, **sampling_key(spec.train_limit, len(pool)), "attack": spec.attack,
+               "params": attack.params, "seed": spec.seed, "batch_size": spec.batch_size}
         key = config_key(cfg)
         path = cache_dir("uaps") / f"{spec.attack}-{key}.safetensors"
         if path.exists():
             return load_state(path)["uap"].to(self.device), key
-        source = BatchSource(dataset, spread(list(dataset.items(train_split)), spec.train_limit), spec.batch_size, self.device,
+        source = BatchSource(dataset, subset(pool, spec.train_limit, spec.seed), spec.batch_size, self.device,
                              lambda item: self.load_checked(dataset, item, model))
         torch.manual_seed(spec.seed)
         uap = attack.fit(model, source, self.device).detach()

@@ -15,6 +15,7 @@ from iqabench import backdoor as backdoor_core
 from iqabench import training
 from iqabench.backdoor import BackdoorContext
 from iqabench.backdoor_metrics import TEST_ALPHAS, evaluate_backdoor, shift_metrics
+from iqabench.sampling import subset_indices
 from iqabench.contracts import IQAModel, Trigger
 from iqabench.errors import ParameterError
 from iqabench.hookspecs import hookimpl
@@ -193,9 +194,9 @@ def test_evaluate_backdoor_closed_form():
     assert m2["psnr_alpha1"] == pytest.approx(20.0, abs=1e-3)  # a 0.1 offset everywhere: 20 dB
     expected_y0 = np.array([100 * ds.load(it).mean().item() for it in items])
     assert np.allclose(out["y0"], expected_y0)
-    # the trigger on a spread subset, the benign metrics on every image
-    sub = evaluate_backdoor(MeanScore(), ds, items, AddConstant(c=0.1), delta_max=20.0, trigger_images=4)
-    assert sub["subset"] == [0, 3, 6, 9] and len(sub["y"][1.0]) == 4 and len(sub["y0"]) == len(items)
+    # the trigger on a seeded sampled subset, the benign metrics on every image
+    sub = evaluate_backdoor(MeanScore(), ds, items, AddConstant(c=0.1), delta_max=20.0, trigger_images=4, seed=1)
+    assert sub["subset"] == subset_indices(items, 4, 1) and len(sub["y"][1.0]) == 4 and len(sub["y0"]) == len(items)
     assert sub["metrics"]["mmra"] == pytest.approx(0.5, abs=1e-5) and sub["metrics"]["n_triggered"] == 4
     assert sub["metrics"]["benign"] == pytest.approx(m2["benign"])
 

@@ -106,6 +106,8 @@ def test_kadid10k_split_is_content_disjoint(tmp_path):
     test_refs = {it.ref for it in ds.items("test")}
     assert train_refs and test_refs and not train_refs & test_refs
     assert len(test_refs) == 2
+    assert {(it.ref, it.group) for it in ds.items("all")} == {(f"I{r:02d}", f"{d:02d}") for r in range(1, 6)
+                                                             for d in range(1, 4)}
     with pytest.raises(DatasetError, match=r"label file not found: looked for .*dmos\.csv"):
         iqabench.get_dataset("kadid10k", data_root=str(tmp_path / "images"))
 
@@ -120,6 +122,7 @@ def test_tid2013_case_insensitive_names(tmp_path):
     (tmp_path / "mos_with_names.txt").write_text("\n".join(lines) + "\n")
     ds = iqabench.get_dataset("tid2013", data_root=str(tmp_path), test_ratio=0.34)
     assert len(ds.items("all")) == 6 and {it.ref for it in ds.items("all")} == {"i01", "i02", "i25"}
+    assert {it.group for it in ds.items("all")} == {"01", "02"}  # the distortion type
     assert all(ds.load(it).shape[0] == 3 for it in ds.items("all"))
 
 

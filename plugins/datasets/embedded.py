@@ -57,6 +57,9 @@ Splits
 Disjoint by content: each photograph is fixed to "train" or "test" in
 ``PHOTOS`` (one test photograph per shipping package, so the split survives
 a missing package), with every crop and distortion of it in that split.
+Each item's ``ref`` is its photograph and its ``group`` the distortion type
+(``pristine`` for the reference crops): the strata a limited run samples
+over (:func:`iqabench.sampling.subset`).
 
 The generated arrays are cached as one compressed ``.npz`` under
 ``cache_dir("datasets", "embedded")``, named by :meth:`fingerprint`.
@@ -355,6 +358,12 @@ def _versions(crop: np.ndarray, photo_id: str, crop_no: int, seed: int) -> tuple
     return names, np.stack(out)
 
 
+def distortion_type(name: str) -> str:
+    """The distortion type of a generated image's name (``"pristine"`` for a
+    reference): ``<photo>_c<crop>_<type>_<level>`` or ``<photo>_c<crop>_pristine``."""
+    return PRISTINE if name.endswith(f"_{PRISTINE}") else name.rsplit("_", 2)[1]
+
+
 def generate(config: EmbeddedConfig = EmbeddedConfig()) -> EmbeddedData:
     """Build the dataset from the installed photographs (no cache involved)."""
     images, mos, names, refs, splits = [], [], [], [], []
@@ -435,7 +444,8 @@ class EmbeddedDataset(IQADataset):
             raise DatasetError(f"dataset {self.name!r} has no split {split!r} (splits: {', '.join(self.splits())})")
         d = self.data
         return [
-            Item(name=str(d.names[i]), mos=float(d.mos[i]), source=int(i), ref=str(d.refs[i]))
+            Item(name=str(d.names[i]), mos=float(d.mos[i]), source=int(i), ref=str(d.refs[i]),
+                 group=distortion_type(str(d.names[i])))
             for i in np.flatnonzero(d.splits == split)
         ]
 

@@ -45,6 +45,7 @@ class Row:
     path: Path
     ref: str = ""
     split: str | None = None
+    group: str = ""  # e.g. the distortion type: a stratum of limited runs (Item.group)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -135,6 +136,13 @@ def ratio_split(keys: Iterable[str], seed: int, test: float, val: float = 0.0) -
     return out
 
 
+def name_field(name: str, index: int) -> str:
+    """Field ``index`` of an ``_``-separated file name without its suffix
+    (``I01_05_03.png``, 1 -> ``"05"``), ``""`` when it has no such field."""
+    parts = Path(name).stem.split("_")
+    return parts[index] if len(parts) > index else ""
+
+
 def _lookup(table: dict[str, Any], name: str) -> Any:
     if name in table:
         return table[name]
@@ -192,7 +200,8 @@ class TableDataset(IQADataset):
         self._rows = rows
         self._items: dict[str, list[Item]] = {}
         for r in rows:
-            self._items.setdefault(r.split, []).append(Item(name=r.name, mos=r.mos, source=r.path, ref=r.ref or r.name))
+            self._items.setdefault(r.split, []).append(Item(name=r.name, mos=r.mos, source=r.path, ref=r.ref or r.name,
+                                                            group=r.group))
 
     # --- IQADataset -----------------------------------------------------------
     def splits(self) -> list[str]:

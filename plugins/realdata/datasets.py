@@ -18,7 +18,9 @@ label file or image folder, or images listed but absent, is a
                   ``1024x768/`` (or ``512x384/``).  MOS: ``MOS_zscore`` (0-100).
 ``kadid10k``      KADID-10k: ``dmos.csv`` and ``images/``; split by reference.
 ``tid2013``       TID2013: ``mos_with_names.txt`` and ``distorted_images/``;
-                  split by reference.
+                  split by reference.  Both name each image's distortion type
+                  (``I01_05_03.png``: type ``05``) as its ``Item.group``, so
+                  a limited run samples every type.
 ``spaq``          SPAQ: ``Annotations/MOS and Image attribute scores.xlsx``
                   (or a CSV export of it) and ``TestImage/``; images resized
                   so that the short side is ``resize_short`` (512, as the
@@ -39,7 +41,8 @@ from iqabench.contracts import Item
 from iqabench.errors import DatasetError
 from iqabench.imageio import IMAGE_SUFFIXES, load_image
 
-from .common import Row, TableDataset, first_existing, need, need_root, normalise_split, pick_column, read_csv
+from .common import (Row, TableDataset, first_existing, name_field, need, need_root, normalise_split, pick_column,
+                     read_csv)
 
 Missing = Literal["error", "skip"]
 
@@ -151,8 +154,8 @@ class KADID10k(TableDataset):
         dist = pick_column(self.name, labels, df.columns, ("dist_img", "dist_name"), "distorted-image")
         ref = pick_column(self.name, labels, df.columns, ("ref_img", "ref_name"), "reference-image")
         mos = pick_column(self.name, labels, df.columns, ("dmos", "mos"), "DMOS")
-        rows = [Row(str(r[dist]), float(r[mos]), folder / str(r[dist]), ref=Path(str(r[ref])).stem)
-                for r in df.to_dict("records")]
+        rows = [Row(str(r[dist]), float(r[mos]), folder / str(r[dist]), ref=Path(str(r[ref])).stem,
+                    group=name_field(str(r[dist]), 1)) for r in df.to_dict("records")]
         rows = self._check_present(rows, missing, folder)
         self._finish(rows, root=root, split_file=split_file, seed=seed, test_ratio=test_ratio, val_ratio=val_ratio,
                      by_ref=True)
@@ -182,7 +185,8 @@ class TID2013(TableDataset):
                 value, name = float(parts[0]), parts[1]
             except (ValueError, IndexError):
                 raise DatasetError(f"dataset 'tid2013': {labels} line {i}: expected 'MOS name', got {line!r}") from None
-            rows.append(Row(name, value, on_disk.get(name.lower(), folder / name), ref=name[:3].lower()))
+            rows.append(Row(name, value, on_disk.get(name.lower(), folder / name), ref=name[:3].lower(),
+                            group=name_field(name, 1)))
         rows = self._check_present(rows, missing, folder)
         self._finish(rows, root=root, split_file=split_file, seed=seed, test_ratio=test_ratio, val_ratio=val_ratio,
                      by_ref=True)
