@@ -378,15 +378,19 @@ def test_nt_at_zero_weight_through_the_harness_is_the_plainly_trained_model(plug
         assert torch.equal(v, zero.state_dict()[k]), k
 
 
-def test_the_default_suite_pairs_nt_with_its_zero_weight_baseline():
-    from iqabench.runner import adversarial_attacks_for
+def test_the_default_suite_runs_nt_on_three_seeds_each_beside_its_zero_weight_baseline():
+    from iqabench.runner import adversarial_attacks_for, with_baselines
     from iqabench.suite import expand, load_suite
 
     data, _ = load_suite("default")
-    cells = expand(data, "default", adversarial_attacks_for)
-    nt = [c.defense_params for c in cells if c.defense == "nt"]
-    assert len(nt) == 4 and len({p["lam"] for p in nt}) == 2 and 0.0 in {p["lam"] for p in nt}  # NT + lam=0 ...
-    assert all({k: v for k, v in p.items() if k != "lam"} == {"profile": "quick", "epochs": 4} for p in nt)  # ... alike
+    cells = with_baselines(expand(data, "default", adversarial_attacks_for))
+    nt = [(c.seed, c.defense_params) for c in cells if c.defense == "nt"]
+    for attack in ("fgsm", "ifgsm"):  # per attack: 3 seeds x {NT, its lam=0 twin}
+        pairs = {(s, p["lam"]) for s, p in [(c.seed, c.defense_params) for c in cells
+                                            if c.defense == "nt" and c.attack == attack]}
+        assert len(pairs) == 6 and {s for s, _ in pairs} == {0, 1, 2} and 0.0 in {lam for _, lam in pairs}
+    assert all({k: v for k, v in p.items() if k != "lam"} == {"profile": "quick", "epochs": 4, "h": 2.26e-3}
+               for _, p in nt)  # ... trained alike
     assert {c.defense for c in cells} == {"none", "nt", "finetune", "prune"}
     defended = {c.attack for c in cells if c.defense != "none"}
     assert defended == {"fgsm", "ifgsm"} and {c.attack for c in cells} > defended  # every attack undefended
