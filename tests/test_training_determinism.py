@@ -20,22 +20,25 @@ from iqabench.errors import ModelError
 from iqabench.training import reproducible
 
 TRAIN = r"""
-import hashlib, sys
+import hashlib
 from dataclasses import replace
 
 import torch
 import iqabench
 from iqabench.models import build_model
 from iqabench.training import train_model
-from iqabench_plugins.defenses.nt import NT
+
+
+def penalty(forward, x, pred):  # an NT-like regulariser: a second, replayed forward
+    return 1e-7 * ((forward(x.detach() + 1e-2) - pred) / 1e-2).pow(2).mean()
+
 
 started_with = torch.get_num_threads()
 model = build_model("cnniqa", {}, "random", "cpu", 0)
 # a few steps of the demo's NT training: dropout, random patches, the replayed forward
 recipe = replace(model.recipe("quick"), epochs=2, batch_size=4, crop=64, extra={"steps_per_epoch": 3})
 data = iqabench.get_dataset("embedded", crop_size=96, crops_per_ref=1)  # small: generated in seconds
-train_model(model, data, recipe, seed=0, progress=False,
-            regulariser=NT(lam=1e-7).regulariser())
+train_model(model, data, recipe, seed=0, progress=False, regulariser=penalty)
 h = hashlib.sha256()
 for name, tensor in sorted(model.state_dict().items()):
     h.update(name.encode())
