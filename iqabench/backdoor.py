@@ -185,7 +185,10 @@ class BackdoorContext:
         The very artifact ``iqabench train`` caches (same key, same card), or
         the model's shipped weights when their card says they were trained
         exactly so (same recipe, seed, parameters and data): training is
-        seeded, so retraining would give the same weights.
+        reproducible, so retraining would give the same weights.  A card
+        from before ``TrainRecipe.threads`` (no ``threads`` in its recipe)
+        matches any thread count: its weights are that recipe's clean model
+        up to float-level differences, and the cell records their digest.
         """
         from .training import train_and_save
 
@@ -216,7 +219,10 @@ class BackdoorContext:
         if path is None or not card_path(path).exists():
             return None
         card = json.loads(card_path(path).read_text())
-        same = (card.get("recipe") == asdict(self.recipe) and card.get("seed") == self.seed
+        recipe = asdict(self.recipe)
+        if "threads" not in (card.get("recipe") or {}):  # trained before the setting existed
+            recipe.pop("threads")
+        same = (card.get("recipe") == recipe and card.get("seed") == self.seed
                 and card.get("dataset_fingerprint") == self.dataset.fingerprint()
                 and card.get("params") == self.resolved_params)
         return Path(path) if same else None

@@ -30,6 +30,14 @@ class TrainRecipe:
 
     ``crop`` is the side of the random training crops, ``patches_per_image``
     how many crops of each image one epoch sees (the paper recipes use 25).
+    ``threads`` is the number of CPU threads training runs on
+    (:func:`iqabench.training.train_model` sets it, then restores the
+    caller's): multi-threaded CPU kernels split their reductions by thread
+    count, so the same seed gives bit-identical weights only at the same
+    count.  It is part of the recipe -- hence of every trained artifact's key
+    and model card -- and 1 by default, the one count every machine can run
+    without oversubscribing its cores; a larger count trains faster on a
+    multi-core machine and is just as reproducible there (other keys).
     """
 
     epochs: int
@@ -43,6 +51,7 @@ class TrainRecipe:
     lr_step: int = 0  # divide lr by 10 every lr_step epochs (0: never)
     hflip: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
+    threads: int = 1
 
 
 class IQAModel(nn.Module):

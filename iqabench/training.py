@@ -3,8 +3,11 @@
 ``train_model`` is what an unsuspecting trainer does with a model's own
 ``TrainRecipe``: random crops with their image's MOS as the target, optional
 horizontal flips, L1 or MSE, Adam or SGD, step decay.  Backdoor and defence
-experiments reuse it unchanged, so it must be fully seeded: the same seed,
-data and recipe give the same weights (on the same device).
+experiments reuse it unchanged, so it is fully reproducible: the same seed,
+data and recipe give bit-identical weights in any process on any machine
+with the same CPU kind and torch build (:func:`reproducible`: the recipe's
+thread count and deterministic algorithms; the data order, crops, flips,
+dropout and patch positions all come from generators seeded with ``seed``).
 
 ``evaluate`` scores a split in eval mode; ``train_and_save`` trains, scores
 and writes the weights plus a model card whose ``score_range`` (the model's
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import random
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -42,6 +46,34 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+@contextmanager
+def reproducible(threads: int):
+    """Run the block on ``threads`` CPU threads with deterministic algorithms,
+    then restore the caller's settings.
+
+    Measured (cnniqa, NT quick recipe): the same seed gave bit-identical
+    weights in separate processes, under load or not, at one thread count,
+    and different weights at 1 and 2 threads -- ``make demo``'s shell
+    decides torch's default count (``OMP_NUM_THREADS``, the cores it sees),
+    which is how two runs of one configuration trained different models.
+    Deterministic algorithms change nothing on the CPU kernels this
+    trainer's models use; they make CUDA pick deterministic kernels
+    (``warn_only``: an op without one warns instead of failing, and CUDA
+    matmuls need ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` set before start).
+    """
+    if not isinstance(threads, int) or threads < 1:
+        raise ModelError(f"training recipe: threads must be an integer >= 1, got {threads!r}")
+    before = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled(),
+              torch.is_deterministic_algorithms_warn_only_enabled())
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before[0])
+        torch.use_deterministic_algorithms(before[1], warn_only=before[2])
 
 
 # ------------------------------------------------------------ image bank ---
@@ -187,8 +219,10 @@ def train_model(
     """Train ``model`` in place on ``dataset``'s ``split`` following ``recipe``.
 
     One epoch draws ``recipe.patches_per_image`` random crops of every image
-    (in a seeded random order), each carrying its image's MOS.  Returns a
-    summary: epochs, steps, per-epoch mean loss, train time.
+    (in a seeded random order), each carrying its image's MOS.  Runs on
+    ``recipe.threads`` CPU threads with deterministic algorithms
+    (:func:`reproducible`).  Returns a summary: epochs, steps, per-epoch mean
+    loss, train time.
 
     ``regulariser`` (a training-time defence such as NT) adds a term to each
     step's loss; it gets a replaying forward, the crops (with
@@ -217,7 +251,7 @@ def train_model(
     start = time.perf_counter()
     was_trainable = {name: p.requires_grad for name, p in model.named_parameters()}
     try:
-        with progress_bar(progress) as bar:
+        with reproducible(recipe.threads), progress_bar(progress) as bar:
             task = bar.add_task(f"train {model.name}", total=epochs * steps_per_epoch)
             for phase in phases:
                 _set_trainable(model, phase)

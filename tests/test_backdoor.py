@@ -19,6 +19,7 @@ from iqabench.sampling import subset_indices
 from iqabench.contracts import IQAModel, Trigger
 from iqabench.errors import ParameterError
 from iqabench.hookspecs import hookimpl
+from iqabench.models import card_path
 from iqabench.poisoning import PoisonedDataset, poison_indices
 from iqabench.store import Store
 from iqabench_plugins.backdoor import trigger_search
@@ -230,13 +231,23 @@ def test_optimised_trigger_is_a_cached_artifact_with_its_psnr(tiny, monkeypatch)
     assert len(calls) == 2  # another configuration is another artifact
 
 
-def test_clean_model_is_the_train_cache_or_matching_shipped_weights(tiny, monkeypatch):
+def test_clean_model_is_the_train_cache_or_matching_shipped_weights(tiny, monkeypatch, tmp_path):
     ctx = context(tiny)
     assert ctx._shipped_clean() is None  # the tiny model ships no weights
     model, path = ctx.clean_model()
     assert path.parent.name == "models"  # where `iqabench train` caches it
     monkeypatch.setattr(TinyCNN, "pretrained_weights", lambda self: path)
     assert context(tiny)._shipped_clean() == path  # same recipe, seed, data: reused
+    card = json.loads(card_path(path).read_text())
+    shipped = tmp_path / path.name
+    shipped.write_bytes(path.read_bytes())
+    monkeypatch.setattr(TinyCNN, "pretrained_weights", lambda self: shipped)
+    for threads, reused in ((None, True), (card["recipe"]["threads"] + 1, False)):
+        recipe = {k: v for k, v in card["recipe"].items() if k != "threads"}
+        if threads is not None:  # a card without it predates TrainRecipe.threads (the shipped cnniqa's)
+            recipe["threads"] = threads
+        card_path(shipped).write_text(json.dumps({**card, "recipe": recipe}))
+        assert (context(tiny)._shipped_clean() == shipped) is reused
     assert BackdoorContext("test-tiny-cnn", {}, tiny, seed=1)._shipped_clean() is None
     assert BackdoorContext("test-tiny-cnn", {"width": 4}, tiny)._shipped_clean() is None
 
