@@ -178,7 +178,8 @@ def per_image(clean, attacked, low: float, high: float, lower_better: bool = Fal
     rob[a != c] = robustness_terms(c, a, b1, b2)[0]  # terms come in image order
     rel = np.full(c.shape, np.nan)
     defined = c > -1.0
-    rel[defined] = relative_terms(c[defined], a[defined])
+    if defined.any():  # none defined: every relative gain is left out (and counted)
+        rel[defined] = relative_terms(c[defined], a[defined])
     return {
         "clean": c,
         "attacked": a,

@@ -288,3 +288,12 @@ def test_relative_gain_leaves_out_images_far_below_the_clean_range():
     assert s["rel_gain_excluded"] == 1
     assert s["rel_gain"] == pytest.approx((0.75 - 0.5) / 1.5)  # only the defined image
     assert s["abs_gain"] == pytest.approx((0.25 + 0.5) / 2)    # gains use every image
+
+
+def test_relative_gain_of_images_all_far_below_the_range_is_left_out_not_a_crash():
+    """Clean scores a whole range below ``low`` make (a - c)/(c + 1) undefined for every
+    image: the relative gain is NaN with every image counted as excluded, and the other
+    scores are still computed (a random-init zoo model on two images hit this)."""
+    s = summarise(np.array([-30.0, -25.0]), np.array([-29.0, -20.0]), 0.0, 10.0)
+    assert np.isnan(s["rel_gain"]) and s["rel_gain_excluded"] == 2
+    assert s["abs_gain"] == pytest.approx(np.mean([0.1, 0.5]))
