@@ -174,3 +174,18 @@ def test_too_small_images_are_refused_with_the_patch_size():
 
     with pytest.raises(IQABenchError, match="96x96"):
         N.niqe_features(torch.rand(1, 3, 95, 200))
+
+
+def test_mscn_has_a_finite_gradient_on_flat_regions_and_the_same_values():
+    """An 8-bit image with exactly flat 7x7 windows (blur, colour quantisation) has local
+    variance 0 there; sqrt's gradient at 0 used to turn the whole input gradient into NaN,
+    which made every gradient attack on the NIQE model stop with a non-finite gradient."""
+    y = torch.full((1, 1, 40, 40), 128.0, dtype=torch.float64)
+    y[..., 20:, :] = 60.0  # two flat halves: variance exactly 0 away from the edge
+    y.requires_grad_(True)
+    coeffs, sigma = N.mscn(y)
+    (coeffs.square().sum() + sigma.sum()).backward()
+    assert torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
+    mu = N._gauss_filter(y.detach())
+    expected = torch.sqrt((N._gauss_filter(y.detach() ** 2) - mu * mu).abs())
+    assert torch.equal(sigma.detach(), expected)  # forward values untouched

@@ -102,11 +102,30 @@ def _gauss_filter(y: torch.Tensor) -> torch.Tensor:
     return out
 
 
+class _SqrtZeroSafe(torch.autograd.Function):
+    """``sqrt(v)`` for ``v >= 0`` whose gradient at ``v = 0`` is 0 (the subgradient
+    of a norm at 0), not ``inf``: a flat 7x7 window of an 8-bit image has local
+    variance exactly 0, and ``inf * d|var|/dvar (= 0)`` would make the whole
+    input gradient NaN.  The forward value is exactly ``torch.sqrt``'s."""
+
+    @staticmethod
+    def forward(ctx, v: torch.Tensor) -> torch.Tensor:
+        out = torch.sqrt(v)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (out,) = ctx.saved_tensors
+        return torch.where(out > 0, grad / (2 * out).clamp_min(torch.finfo(out.dtype).tiny), torch.zeros_like(grad))
+
+
 def mscn(y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """MSCN coefficients and the local sigma map of a grey B x 1 x H x W image
-    in 0..255 (7x7 Gaussian, sigma 7/6, replicate padding, C = 1)."""
+    in 0..255 (7x7 Gaussian, sigma 7/6, replicate padding, C = 1).
+    Differentiable everywhere, flat regions included (:class:`_SqrtZeroSafe`)."""
     mu = _gauss_filter(y)
-    sigma = torch.sqrt((_gauss_filter(y * y) - mu * mu).abs())
+    sigma = _SqrtZeroSafe.apply((_gauss_filter(y * y) - mu * mu).abs())
     return (y - mu) / (sigma + 1.0), sigma
 
 
