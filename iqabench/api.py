@@ -9,20 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .params import resolve_params
-from .plugins import lookup
-
-
-def build(kind: str, name: str, params: dict[str, Any] | None = None) -> Any:
-    """Instantiate the ``kind`` component ``name`` with validated parameters."""
-    entry = lookup(kind, name)
-    resolved = resolve_params(entry.obj, params or {}, f"{kind} {name!r}")
-    return entry.obj(**resolved)
+from .registry import build
 
 
 def get_model(name: str, weights: str | None = "default", device: str = "cpu", seed: int = 0, **params: Any):
-    """A registered model in eval mode (see :func:`iqabench.models.build_model`)."""
-    from .models import build_model
+    """A registered model in eval mode (see :func:`iqabench.models.build.build_model`)."""
+    from .models.build import build_model
 
     return build_model(name, params, weights=weights, device=device, seed=seed)
 

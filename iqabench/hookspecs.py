@@ -33,7 +33,8 @@ def register_datasets(register):
 
 @hookspec
 def register_attacks(register):
-    """Register adversarial / universal / backdoor attack classes."""
+    """Register attack classes (adversarial, universal, backdoor, or any kind an
+    experiment is registered for)."""
 
 
 @hookspec
@@ -44,6 +45,13 @@ def register_triggers(register):
 @hookspec
 def register_defenses(register):
     """Register defence classes."""
+
+
+@hookspec
+def register_experiments(register):
+    """Register experiment kinds (``iqabench.contracts.Experiment``), each named
+    after the ``Attack.kind`` it drives; the runner asks them to plan and
+    evaluate every cell whose attack has that kind."""
 
 
 @hookspec

@@ -1,6 +1,7 @@
 """One style of progress bar for every long loop (rich, with ETA)."""
 from __future__ import annotations
 
+import contextlib
 import os
 
 from rich.console import Console
@@ -24,3 +25,16 @@ def progress(enabled: bool = True) -> Progress:
         disable=disable,
         transient=False,
     )
+
+
+@contextlib.contextmanager
+def paused(bar: "Progress | None"):
+    """Stop a live progress display while a nested one (e.g. a trainer's) runs."""
+    live = bar is not None and getattr(bar, "live", None) is not None and bar.live.is_started
+    if live:
+        bar.stop()
+    try:
+        yield
+    finally:
+        if live:
+            bar.start()

@@ -30,7 +30,7 @@ def pytest_configure(config):
 @pytest.fixture
 def plugin():
     """Register plugin objects for one test: ``plugin(module_or_obj, name)``."""
-    from iqabench.plugins import register_plugin, unregister_plugin
+    from iqabench.registry import register_plugin, unregister_plugin
 
     names = []
 

@@ -11,17 +11,22 @@ import torch
 
 from backdoor_fixtures import TinyCNN, TinyNoise, TinyPlugin
 from models_for_tests import LinearScore
-from iqabench import backdoor as backdoor_core
-from iqabench import training
-from iqabench.backdoor import BackdoorContext
-from iqabench.backdoor_metrics import TEST_ALPHAS, evaluate_backdoor, shift_metrics
-from iqabench.sampling import subset_indices
+from iqabench.contracts import CellSpec, RunContext
+from iqabench.experiments import backdoor as backdoor_core
+from iqabench.experiments.backdoor import BackdoorContext
+from iqabench.experiments.backdoor import context as backdoor_context
+from iqabench.experiments.backdoor.experiment import victim_config
+from iqabench.models import cards
+from iqabench.experiments.backdoor.evaluation import evaluate_backdoor
+from iqabench.metrics.backdoor import TEST_ALPHAS, shift_metrics
+from iqabench.data.sampling import subset_indices
 from iqabench.contracts import IQAModel, Trigger
 from iqabench.errors import ParameterError
 from iqabench.hookspecs import hookimpl
-from iqabench.models import card_path
-from iqabench.poisoning import PoisonedDataset, poison_indices
-from iqabench.store import Store
+from iqabench.models.build import card_path
+from iqabench.data.views import PoisonedDataset
+from iqabench.experiments.backdoor.poisoning import poison_indices
+from iqabench.run.store import Store
 from iqabench_plugins.backdoor import trigger_search
 from iqabench_plugins.backdoor.alphas import PAPER_PROBS, alpha_from_label, sample_alphas, shifted_labels
 from iqabench_plugins.backdoor.baiqa import BAIQACleanLabel, BAIQAPoisonLabel
@@ -44,7 +49,7 @@ def tiny(plugin):
 
 
 def context(dataset, **kw) -> BackdoorContext:
-    return BackdoorContext("test-tiny-cnn", {}, dataset, seed=0, **kw)
+    return BackdoorContext("test-tiny-cnn", {}, dataset, RunContext(seed=0), **kw)
 
 
 # ------------------------------------------------------------ alpha sampling
@@ -248,7 +253,7 @@ def test_clean_model_is_the_train_cache_or_matching_shipped_weights(tiny, monkey
             recipe["threads"] = threads
         card_path(shipped).write_text(json.dumps({**card, "recipe": recipe}))
         assert (context(tiny)._shipped_clean() == shipped) is reused
-    assert BackdoorContext("test-tiny-cnn", {}, tiny, seed=1)._shipped_clean() is None
+    assert BackdoorContext("test-tiny-cnn", {}, tiny, RunContext(seed=1))._shipped_clean() is None
     assert BackdoorContext("test-tiny-cnn", {"width": 4}, tiny)._shipped_clean() is None
 
 
@@ -256,10 +261,10 @@ def test_clean_model_is_the_train_cache_or_matching_shipped_weights(tiny, monkey
 def test_run_baiqa_p_end_to_end_stores_alpha_rows_and_board(tiny, invoke, tmp_path, monkeypatch):
     monkeypatch.setenv("IQABENCH_CACHE", str(tmp_path / "cache"))  # nothing trained by other tests
     trained = []
-    real = training.train_model
+    real = cards.train_model
     counting = lambda *a, **k: trained.append(1) or real(*a, **k)  # noqa: E731
-    monkeypatch.setattr(backdoor_core, "train_model", counting)
-    monkeypatch.setattr(training, "train_model", counting)
+    monkeypatch.setattr(backdoor_context, "train_model", counting)  # surrogate and victim
+    monkeypatch.setattr(cards, "train_model", counting)  # the clean model (iqabench train's)
     store_path, board = tmp_path / "store.sqlite", tmp_path / "board"
     args = ["run", "-m", "test-tiny-cnn", "-d", "test-tiny-noise", "-a", "baiqa-p", "--profile", "quick",
             "--store", str(store_path), "--leaderboard", str(board), "-q",
@@ -298,7 +303,8 @@ def test_run_baiqa_p_end_to_end_stores_alpha_rows_and_board(tiny, invoke, tmp_pa
     assert invoke(args).exit_code == 0 and len(trained) == 3
     # and so does a defence asking for the same experiment by name
     params = {"profile": "quick", **TINY_SEARCH}
-    setup = backdoor_core.prepare_named("baiqa-p", "test-tiny-cnn", "test-tiny-noise", params, show_progress=False)
+    setup = backdoor_core.prepare_named(CellSpec("test-tiny-cnn", "test-tiny-noise", "baiqa-p", attack_params=params),
+                                        RunContext(progress=False))
     assert len(trained) == 3
     # evaluating on fewer images is a new cell, but the same victim
     assert invoke([*args, "--param", "eval_images=5"]).exit_code == 0 and len(trained) == 3
@@ -328,7 +334,7 @@ def test_profile_settings_are_part_of_the_recorded_parameters(name):
     """Cell and victim keys hash ``attack.params``: they must hold what the
     profile filled in (not None), or editing a profile would reuse results
     made with its old numbers; an explicit parameter still wins."""
-    from iqabench.runner import build_attack
+    from iqabench.registry import build_attack
     from iqabench_plugins.backdoor.baiqa import PROFILES
 
     for profile, settings in PROFILES.items():
@@ -408,7 +414,7 @@ def test_paper_evaluation_is_the_mean_over_25_seeded_random_crops_with_flips_per
     """The release's test loop (``HyperIQASolver_*.test_backdoor``) triggers the
     whole image, then scores 25 random crops with a random flip, drawn afresh
     for every alpha and for the clean prediction y0 -- the mean of those."""
-    from iqabench.backdoor_metrics import EvalCrops
+    from iqabench.experiments.backdoor.evaluation import EvalCrops
 
     ds = GreyLevels()
     g = torch.Generator().manual_seed(5)
@@ -445,14 +451,13 @@ def test_paper_evaluation_is_the_mean_over_25_seeded_random_crops_with_flips_per
 def test_only_the_paper_profile_evaluates_on_random_crops_and_only_its_cell_key_records_them(tiny, profile, crops):
     """Whole-image evaluation (every CPU profile) leaves the cell configuration
     exactly as it was before crops existed; ``paper`` records its crops."""
-    from iqabench.runner import build_attack
-    from iqabench.suite import CellSpec
+    from iqabench.registry import build_attack
 
     attack = build_attack("baiqa-c", {"profile": profile, "trigger": "blended"})
     assert attack.eval_crops == crops
     spec = CellSpec("test-tiny-cnn", "test-tiny-noise", "baiqa-c", attack_params={"profile": profile})
-    plan = backdoor_core.plan_backdoor(attack, "baiqa-c", "test-tiny-cnn", {}, tiny, show_progress=False)
-    cfg = backdoor_core._victim_config(spec, attack, tiny, plan, plan.context.clean_model()[1])
+    plan = backdoor_core.plan_backdoor(attack, spec, tiny, RunContext(progress=False))
+    cfg = victim_config(spec, attack, tiny, plan, plan.context.clean_model()[1])
     recorded = set(cfg["attack"]["params"])
     if crops:
         assert cfg["eval_crops"] == {"n": 25, "size": plan.context.recipe.crop, "hflip": True, "seed": 0,
@@ -466,8 +471,8 @@ def test_only_the_paper_profile_evaluates_on_random_crops_and_only_its_cell_key_
 
 # ----------------------------------------------------------- budget board
 def test_budget_suite_is_the_sweep_the_issue_asks_for():
-    from iqabench.runner import build_attack
-    from iqabench.suite import expand, load_suite
+    from iqabench.registry import build_attack
+    from iqabench.run.suite import expand, load_suite
 
     data, _ = load_suite("cbaiqa-budget")
     cells = expand(data, "cbaiqa-budget")
@@ -483,8 +488,8 @@ def test_budget_suite_is_the_sweep_the_issue_asks_for():
 
 def test_budget_board_plots_mmra_against_pgd_eps_per_ratio_and_keeps_table1_to_default_budgets(tiny, invoke,
                                                                                               tmp_path):
-    from iqabench.backdoor_board import backdoor_table
-    from iqabench.backdoor_budget_board import budget_table
+    from iqabench.board.backdoor import backdoor_table
+    from iqabench.board.backdoor_budget import budget_table
 
     common = {**TINY_SEARCH, "profile": "quick", "trigger": "uap-dct", "pgd_crops": 1, "pgd_crop": 32}
     grids = [{"ratio": r, "pgd_eps": f"{e}/255", "pgd_step": f"{e / 4:g}/255", "pgd_iters": 3}

@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from backdoor_fixtures import TinyNoise, TinyPlugin
-from iqabench import backdoor as backdoor_core
-from iqabench import training
-from iqabench.backdoor import defended_victim, plan_backdoor
-from iqabench.benign import benign_items
-from iqabench.store import Store
-from iqabench.suite import CellSpec
+from iqabench.contracts import CellSpec, RunContext
+from iqabench.data.benign import benign_items
+from iqabench.experiments.backdoor import context as backdoor_context
+from iqabench.experiments.backdoor import defended_victim, plan_backdoor
+from iqabench.models import training
+from iqabench.run.store import Store
 from iqabench_plugins.backdoor.baiqa import BAIQAPoisonLabel
 
 #: a trigger search and evaluation small enough for a unit test
@@ -32,7 +32,7 @@ def tiny(plugin):
 def _plan(dataset):
     attack = BAIQAPoisonLabel(**TINY)
     attack.params = dict(TINY)
-    return plan_backdoor(attack, "baiqa-p", "test-tiny-cnn", {}, dataset, show_progress=False)
+    return plan_backdoor(attack, _spec("none"), dataset, RunContext(progress=False))
 
 
 def _spec(defense: str, **params) -> CellSpec:
@@ -98,13 +98,13 @@ def test_finetune_starts_from_the_victim_and_sees_only_clean_benign_data(tiny, m
         return real(model, dataset, *a, **k)
 
     monkeypatch.setattr(training, "train_model", spy)
-    model, path, defense = defended_victim(plan, _spec("finetune", epochs=1), progress=False)
+    model, path, defense = defended_victim(plan, _spec("finetune", epochs=1))
     expected = [it.name for it in benign_items(tiny, 0.2, seed=0)]
     assert seen == [(True, expected, True)]  # the victim's weights; the benign 20%, unpoisoned
     assert defense == {"name": "finetune", "params": {"fraction": 0.2, "profile": "default", "epochs": 1},
                        "kind": "post-training"}
     assert path.parent.name == "defended" and not _same_weights(model, victim)
-    again, path2, _ = defended_victim(plan, _spec("finetune", epochs=1), progress=False)
+    again, path2, _ = defended_victim(plan, _spec("finetune", epochs=1))
     assert len(seen) == 1 and path2 == path and _same_weights(again, model)  # cached
 
 
@@ -112,10 +112,10 @@ def test_finetune_starts_from_the_victim_and_sees_only_clean_benign_data(tiny, m
 def test_nt_trains_the_victim_with_its_regulariser_and_zero_weight_is_the_plain_victim(tiny, monkeypatch):
     plan = _plan(tiny)
     plain_trainings = []
-    real = backdoor_core.train_model
-    monkeypatch.setattr(backdoor_core, "train_model", lambda *a, **k: plain_trainings.append(1) or real(*a, **k))
-    zero, _, defense = defended_victim(plan, _spec("nt", lam=0.0), progress=False)
-    strong, _, _ = defended_victim(plan, _spec("nt", lam=1e-3), progress=False)
+    real = backdoor_context.train_model
+    monkeypatch.setattr(backdoor_context, "train_model", lambda *a, **k: plain_trainings.append(1) or real(*a, **k))
+    zero, _, defense = defended_victim(plan, _spec("nt", lam=0.0))
+    strong, _, _ = defended_victim(plan, _spec("nt", lam=1e-3))
     assert plain_trainings == []  # the victim is trained under the defence, not first plainly
     assert defense["kind"] == "training" and defense["params"]["lam"] == 0.0
     victim, _ = plan.train_victim()
@@ -134,7 +134,8 @@ def _cell(store, key, defense, mmra, srocc, mode="poison"):
 
 
 def test_board_renders_the_backdoor_defense_table_and_the_pruning_curve(tmp_path):
-    from iqabench.backdoor_board import render_backdoor
+    from iqabench.board.backdoor import render_backdoor
+    from iqabench.board.backdoor_defenses import render_backdoor_defenses
 
     store = Store(tmp_path / "s.sqlite")
     prune = lambda rate: {"name": "prune", "kind": "post-training", "params": {"rate": rate, "fraction": 0.2}}
@@ -144,7 +145,9 @@ def test_board_renders_the_backdoor_defense_table_and_the_pruning_curve(tmp_path
           0.5, 0.78)
     _cell(store, "p2", prune(0.2), 0.6, 0.79)
     _cell(store, "other", None, 0.8, 0.8, mode="clean")  # an experiment without a defended cell: Table 1 only
-    md, files = render_backdoor(store, tmp_path / "board")
+    (table1_md, table1_files), (md, files) = (render(store, tmp_path / "board")
+                                              for render in (render_backdoor, render_backdoor_defenses))
+    assert table1_md and table1_files
     table = pd.read_csv(tmp_path / "board" / "backdoor_defenses.csv")
     assert list(table["defense"]) == ["none", "finetune profile=quick", "prune rate=0.2", "prune rate=0.4"]
     assert list(table["mmra"]) == [0.9, 0.5, 0.6, 0.2] and list(table["prune_rate"].fillna(-1)) == [-1, -1, 0.2, 0.4]
@@ -159,7 +162,7 @@ def test_board_renders_the_backdoor_defense_table_and_the_pruning_curve(tmp_path
 
 # ------------------------------------------------------------------ suite
 def test_the_backdoor_defenses_suite_reuses_the_leaderboard_cell_and_sweeps_the_pruning_rate():
-    from iqabench.suite import expand, load_suite
+    from iqabench.run.suite import expand, load_suite
 
     data, _ = load_suite("backdoor-defenses")
     cells = expand(data, "backdoor-defenses")
@@ -173,7 +176,7 @@ def test_the_backdoor_defenses_suite_reuses_the_leaderboard_cell_and_sweeps_the_
 
 def test_the_backdoor_defenses_suite_runs_end_to_end_on_a_tiny_model(tiny, invoke, tmp_path):
     """The shipped suite file, with the tiny model, data and trigger search swapped in."""
-    from iqabench.plugins import suites
+    from iqabench.registry import suites
 
     text = suites()["backdoor-defenses"][0]
     text = text.replace('["cnniqa"]', '["test-tiny-cnn"]').replace('["embedded"]', '["test-tiny-noise"]')
@@ -193,9 +196,9 @@ def test_the_backdoor_defenses_suite_runs_end_to_end_on_a_tiny_model(tiny, invok
 def test_console_table_prints_summaries_with_missing_values(capsys):
     """A stored summary reads a non-finite metric back as None (strict JSON): the run's
     console table shows it as '-' instead of failing after the work is done."""
-    from iqabench.backdoor_board import print_summaries
+    from iqabench.cli.summaries import print_summaries
 
-    s = {"spec": {"model": "m", "defense": "none"}, "attack": "baiqa-p", "victim": "backdoored",
+    s = {"kind": "backdoor", "spec": {"model": "m", "defense": "none"}, "attack": "baiqa-p", "victim": "backdoored",
          "trigger": "uap-dct", "n": 3, "plcc": None, "srocc": float("nan"), "rmse": 1.0, "mmae": 2.0,
          "mmra": 0.5, "psnr": None}
     print_summaries([s])

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from iqabench import hookimpl
-from iqabench.imageio import read_rgb
+from iqabench.data.imageio import read_rgb
 from models_for_tests import MeanLuma, NaNModel
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from iqabench.runner import with_baselines
-from iqabench.suite import CellSpec
+from iqabench.run.plan import with_baselines
+from iqabench.contracts import CellSpec
 from test_defenses import TinyPlugin
 
 

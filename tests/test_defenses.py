@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from iqabench import hookimpl
-from iqabench.benign import benign_items
+from iqabench.data.benign import benign_items
 from iqabench.contracts import IQAModel
-from iqabench.training import _replaying_forward, train_model
+from iqabench.models.training import _replaying_forward, train_model
 from iqabench_plugins.defenses.finetune import FineTune
 from iqabench_plugins.defenses.nt import NT, gradient_norm_penalty
 from iqabench_plugins.defenses.prune import Prune
@@ -150,7 +150,7 @@ def test_the_benign_part_is_drawn_independently_of_the_poison_subset(n):
     overlap is hypergeometric (mean ratio x fraction x n), never the whole subset."""
     from scipy.stats import hypergeom
 
-    from iqabench.poisoning import poison_indices
+    from iqabench.experiments.backdoor.poisoning import poison_indices
 
     data = TinyData.make(n_train=n, n_test=1, size=4)()
     names = [it.name for it in data.items("train")]
@@ -352,7 +352,7 @@ def test_bad_defense_input_is_one_line(invoke, tmp_path, args, fragments):
 
 def test_suite_defenses_expand_and_typos_are_named(tmp_path):
     from iqabench.errors import SuiteError
-    from iqabench.suite import expand, load_suite_text
+    from iqabench.run.suite import expand, load_suite_text
 
     text = ('models = ["m"]\ndatasets = ["d"]\nattacks = ["fgsm"]\ndefenses = ["none", "prune"]\n'
             '[defense_params.prune]\nrate = 0.4\n')
@@ -367,23 +367,26 @@ def test_suite_defenses_expand_and_typos_are_named(tmp_path):
 def test_nt_at_zero_weight_through_the_harness_is_the_plainly_trained_model(plugin):
     """The cached NT model with lam=0 equals `iqabench train` with the same seed: the fair baseline."""
     from iqabench.artifacts import load_state
-    from iqabench.defended import defended_model
-    from iqabench.trained import train_cached
+    from iqabench.contracts import CellSpec, RunContext
+    from iqabench.models.defended import defended_model
+    from iqabench.models.trained import train_cached
 
     plugin(TinyPlugin(), "tiny-defense-plugin")
-    plain = load_state(train_cached("test-tiny-cnn", "test-tiny-data", {}, {}, seed=4, progress=False)["path"])
-    zero = defended_model("test-tiny-cnn", {}, "default", TinyPlugin.Data(), "nt", {"lam": "0"}, seed=4, progress=False)
+    ctx = RunContext(seed=4, progress=False)
+    plain = load_state(train_cached(("test-tiny-cnn", {}), ("test-tiny-data", {}), ctx)["path"])
+    spec = CellSpec("test-tiny-cnn", "test-tiny-data", "fgsm", seed=4, defense="nt", defense_params={"lam": "0"})
+    zero = defended_model(spec, TinyPlugin.Data(), ctx)
     assert zero.defense["name"] == "nt" and zero.weights.startswith("test-tiny-cnn-nt-")
     for k, v in plain.items():
         assert torch.equal(v, zero.state_dict()[k]), k
 
 
 def test_the_default_suite_runs_nt_on_three_seeds_each_beside_its_zero_weight_baseline():
-    from iqabench.runner import adversarial_attacks_for, with_baselines
-    from iqabench.suite import expand, load_suite
+    from iqabench.run.plan import wildcard_attacks, with_baselines
+    from iqabench.run.suite import expand, load_suite
 
     data, _ = load_suite("default")
-    cells = with_baselines(expand(data, "default", adversarial_attacks_for))
+    cells = with_baselines(expand(data, "default", wildcard_attacks))
     nt = [(c.seed, c.defense_params) for c in cells if c.defense == "nt"]
     for attack in ("fgsm", "ifgsm"):  # per attack: 3 seeds x {NT, its lam=0 twin}
         pairs = {(s, p["lam"]) for s, p in [(c.seed, c.defense_params) for c in cells
@@ -487,7 +490,7 @@ def test_pruning_silences_exactly_its_share_of_the_feature_extractors_output_cha
     extractor (after a ResNet's last shortcut add and ReLU) are 0 on any input
     -- a weights file of the pruned model keeps them so after loading."""
     from iqabench.artifacts import save_state
-    from iqabench.models import build_model
+    from iqabench.models.build import build_model
 
     params, side = PRUNED_ZOO[name]
     rate = 0.2

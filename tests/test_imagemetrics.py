@@ -9,7 +9,7 @@ import torch
 from skimage import data as skdata
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from iqabench.imagemetrics import linf, mse, psnr, ssim
+from iqabench.metrics.images import linf, mse, psnr, ssim
 
 
 def _sk_ssim(x: torch.Tensor, y: torch.Tensor) -> np.ndarray:

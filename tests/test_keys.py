@@ -104,7 +104,7 @@ class KeyProbePlugin:
 
 def probe_cells():
     """The representative cells (as ``iqabench run`` would expand them)."""
-    from iqabench.suite import CellSpec
+    from iqabench.contracts import CellSpec
 
     def cell(attack, params=None, **kw):
         return CellSpec(model="key-probe", dataset="key-probe-data", attack=attack, batch_size=4,
@@ -147,9 +147,9 @@ def run_probe(store: Path) -> tuple[dict[str, str], list[str]]:
     artifact files (relative to ``$IQABENCH_CACHE``)."""
     import os
 
-    from iqabench.runner import Runner
+    from iqabench.run.runner import Runner, open_run
 
-    runner = Runner(store, show_progress=False)
+    runner = Runner(open_run(store, progress=False))
     runner.run(probe_cells())
     cells = runner.store.cells(status=None)
     keys = {label(c["config"]): c["key"] for c in cells}

@@ -39,8 +39,8 @@ def test_the_mean_linf_bound_is_a_column_of_the_csv_and_the_markdown(invoke, plu
 def test_parameters_a_mode_fills_in_are_not_shown_as_non_default():
     # MADC's lr and iters default to None and are filled by its init mode: the
     # default row says "defaults", an init=noise row says only that
-    from iqabench.leaderboard import _non_default
-    from iqabench.runner import build_attack
+    from iqabench.board.labels import non_default as _non_default
+    from iqabench.registry import build_attack
 
     assert _non_default("attack", "madc", build_attack("madc").params) == ""
     assert _non_default("attack", "madc", build_attack("madc", {"init": "noise"}).params) == "init=noise"

@@ -14,7 +14,7 @@ from PIL import Image
 
 from iqabench.errors import IQABenchError, NonFiniteError
 from iqabench.gradients import counting_steps, gain_and_grad
-from iqabench.store import Store
+from iqabench.run.store import Store
 from iqabench_plugins.adversarial.fgsm import FGSM, IFGSM
 from iqabench_plugins.adversarial.korhonen import Korhonen
 from iqabench_plugins.adversarial.madc import MADC

@@ -10,7 +10,7 @@ import pytest
 import iqabench
 from iqabench import hookimpl
 from iqabench.errors import PluginError, UnknownNameError
-from iqabench.plugins import lookup, plugin_infos, registry
+from iqabench.registry import lookup, plugin_infos, registry
 
 from conftest import EXAMPLE_PLUGIN, iqabench_exe
 from models_for_tests import LinearScore
@@ -68,7 +68,8 @@ def test_third_party_plugin_is_listed_and_can_be_disabled(cli_env):
     plugins = {p["name"]: p for p in json.loads(out.stdout)}
     assert plugins["example"]["distribution"] == "iqabench-example"
     assert plugins["example"]["version"] == "0.1.0" and not plugins["example"]["builtin"]
-    assert plugins["example"]["registered"] == {"attack": ["example-noise"], "model": ["example-sharpness"]}
+    assert plugins["example"]["registered"] == {"attack": ["example-noise", "example-shift"],
+                                                "experiment": ["stability"], "model": ["example-sharpness"]}
 
     env["IQABENCH_DISABLE_PLUGINS"] = "1"
     out = subprocess.run([iqabench_exe(), "plugins", "--json"], env=env, capture_output=True, text=True, check=True)
@@ -86,6 +87,27 @@ def test_third_party_model_and_attack_run_end_to_end(cli_env, tmp_path):
     assert out.returncode == 0, out.stderr
     board = (tmp_path / "board" / "adversarial.csv").read_text()
     assert "example-sharpness" in board and "example-noise" in board
+
+
+def test_third_party_experiment_kind_runs_through_the_hook(cli_env, tmp_path):
+    """The example plugin's own kind of experiment (``stability``, registered with
+    ``register_experiments``) runs, is stored and resumes like the core's."""
+    env = _env_with_example(cli_env)
+    store = tmp_path / "s.sqlite"
+    args = [iqabench_exe(), "run", "--model", "example-sharpness", "--attack", "example-shift", "--dataset",
+            "embedded", "--limit", "4", "--store", str(store), "--leaderboard", str(tmp_path / "board"), "-q"]
+    out = subprocess.run(args, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "mean_abs_change" in out.stdout  # the run's console report
+    from iqabench.run.store import Store
+
+    (cell,) = Store(store).cells()
+    rows = Store(store).images(cell["key"])
+    assert cell["kind"] == "stability" and len(rows) == 4
+    changes = [abs(r["attacked"] - r["clean"]) for r in rows]
+    assert cell["summary"]["mean_abs_change"] == pytest.approx(sum(changes) / 4)
+    again = subprocess.run(args, env=env, capture_output=True, text=True)
+    assert again.returncode == 0 and "skip" in again.stderr  # finished: found by its key
 
 
 def test_help_does_not_import_torch_or_pyiqa(cli_env):

@@ -9,8 +9,10 @@ import subprocess
 import time
 
 
-from iqabench.runner import Runner
-from iqabench.suite import CellSpec
+from iqabench.experiments import evasion
+from iqabench.experiments.components import cell_model
+from iqabench.run.runner import Runner, open_run
+from iqabench.contracts import CellSpec
 from conftest import iqabench_exe
 
 
@@ -24,31 +26,31 @@ def _rows(db_path):
 def test_rerun_skips_finished_cells_and_force_recomputes(tmp_path):
     spec = CellSpec(model="cnniqa", dataset="embedded", attack="ifgsm", limit=8, batch_size=4,
                     attack_params={"iters": "2"})
-    runner = Runner(tmp_path / "s.sqlite", show_progress=False)
+    runner = Runner(open_run(tmp_path / "s.sqlite", progress=False))
     first = runner.run([spec])[0]
     calls = []
-    original = Runner.attack_batch
-    Runner.attack_batch = lambda self, *a, **k: calls.append(1) or original(self, *a, **k)
+    original = evasion.attack_batch
+    evasion.attack_batch = lambda *a, **k: calls.append(1) or original(*a, **k)
     try:
         again = runner.run([spec])[0]
         assert calls == [] and again == first  # nothing recomputed
-        Runner(tmp_path / "s.sqlite", show_progress=False, force=True).run([spec])
+        Runner(open_run(tmp_path / "s.sqlite", force=True, progress=False)).run([spec])
         assert len(calls) == 2  # two batches of four
     finally:
-        Runner.attack_batch = original
+        evasion.attack_batch = original
     assert first["n"] == 8 and first["abs_gain"] > 0
 
 
 def test_manifest_records_versions_seed_device_params_and_weights(tmp_path):
     spec = CellSpec(model="cnniqa", dataset="embedded", attack="ifgsm", limit=4, seed=7, attack_params={"iters": "2"})
-    runner = Runner(tmp_path / "s.sqlite", show_progress=False)
+    runner = Runner(open_run(tmp_path / "s.sqlite", progress=False))
     runner.run([spec])
     (manifest_file,) = (tmp_path / "manifests").glob("*.json")
     m = json.loads(manifest_file.read_text())
     assert m["device"] == "cpu" and m["seeds"] == [7] and m["packages"]["torch"]
     cell = m["cells"][0]["config"]
     assert cell["attack"]["params"] == {"eps": 10 / 255, "alpha": 1 / 255, "iters": 2}
-    assert cell["model"]["weights"] == runner.model(spec).weights  # the weights actually used
+    assert cell["model"]["weights"] == cell_model(spec, runner.ctx).weights  # the weights actually used
     assert cell["model"]["weights"].startswith(("cnniqa_embedded.safetensors (sha256:", "random-init (seed 7)"))
     assert runner.store.runs()[0]["manifest"]["run_id"] == m["run_id"]
 

@@ -15,7 +15,7 @@ from math import ceil, floor
 import pytest
 
 from iqabench.contracts import Item
-from iqabench.sampling import SCHEME, sampling_key, subset, subset_indices
+from iqabench.data.sampling import SCHEME, sampling_key, subset, subset_indices
 
 DEFAULT_SUITE_LIMIT = 48
 
@@ -131,11 +131,11 @@ def test_a_limited_run_attacks_the_stratified_subset(tmp_path):
     24 ``jpeg_3`` images."""
     import sqlite3
 
-    from iqabench.runner import Runner
-    from iqabench.suite import CellSpec
+    from iqabench.run.runner import Runner, open_run
+    from iqabench.contracts import CellSpec
 
     spec = CellSpec(model="cnniqa", dataset="embedded", attack="fgsm", limit=DEFAULT_SUITE_LIMIT, batch_size=16)
-    runner = Runner(tmp_path / "s.sqlite", show_progress=False)
+    runner = Runner(open_run(tmp_path / "s.sqlite", progress=False))
     runner.run([spec])
     db = sqlite3.connect(tmp_path / "s.sqlite")
     names = [n for (n,) in db.execute("SELECT name FROM images")]
@@ -154,7 +154,7 @@ def test_a_clean_range_is_measured_on_every_stratum():
     import torch
 
     from iqabench.contracts import IQADataset
-    from iqabench.models import RANGE_REFERENCE_IMAGES, ensure_score_range
+    from iqabench.models.score_range import RANGE_REFERENCE_IMAGES, ensure_score_range
     from models_for_tests import MeanLuma
 
     n = 2 * RANGE_REFERENCE_IMAGES

@@ -10,7 +10,7 @@ from scipy import stats
 
 from iqabench import scores
 from iqabench.errors import DatasetError, IQABenchError
-from iqabench.scores import (
+from iqabench.metrics.scores import (
     absolute_gain,
     energy_score,
     normalise,
@@ -282,7 +282,7 @@ def test_scores_module_does_not_import_torch():
 
 def test_relative_gain_leaves_out_images_far_below_the_clean_range():
     # normalised clean scores: 0.5, -2.0 (a whole range below low: undefined)
-    from iqabench.scores import summarise
+    from iqabench.metrics.scores import summarise
 
     s = summarise([0.5, -2.0], [0.75, -1.5], low=0.0, high=1.0)
     assert s["rel_gain_excluded"] == 1

@@ -1,7 +1,7 @@
 import pytest
 
 from iqabench.errors import SuiteError
-from iqabench.suite import expand, load_suite, load_suite_text
+from iqabench.run.suite import expand, load_suite, load_suite_text
 
 GOOD = """
 models = ["m1", "m2"]

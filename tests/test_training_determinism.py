@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from iqabench.errors import ModelError
-from iqabench.training import reproducible
+from iqabench.models.training import reproducible
 
 TRAIN = r"""
 import hashlib
@@ -25,8 +25,8 @@ from dataclasses import replace
 
 import torch
 import iqabench
-from iqabench.models import build_model
-from iqabench.training import train_model
+from iqabench.models.build import build_model
+from iqabench.models.training import train_model
 
 
 def penalty(forward, x, pred):  # an NT-like regulariser: a second, replayed forward

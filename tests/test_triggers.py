@@ -14,7 +14,7 @@ import torch
 
 from iqabench.contracts import Trigger
 from iqabench.errors import ParameterError
-from iqabench.imagemetrics import psnr
+from iqabench.metrics.images import psnr
 from iqabench_plugins.backdoor.blended import Blended
 from iqabench_plugins.backdoor.dct import block_dct2, block_idct2, blockify, deblockify
 from iqabench_plugins.backdoor.ftrojan import FTrojan
@@ -207,7 +207,7 @@ def test_uap_dct_pattern_errors_name_the_problem(tmp_path):
 def test_released_trigger_reproduces_the_published_psnr_table():
     import pandas as pd
 
-    from iqabench.imageio import load_image
+    from iqabench.data.imageio import load_image
 
     meta = pd.read_csv(LIVEC / "meta_info.csv")
     names = list(meta[meta["split"] == "test"]["img_name"])[:20]
@@ -312,7 +312,7 @@ def test_the_plugin_registers_the_four_triggers_with_typed_parameters(plugin):
     from iqabench_plugins import backdoor
 
     import iqabench
-    from iqabench.plugins import registry
+    from iqabench.registry import registry
 
     if "uap-dct" not in registry("trigger"):  # until the entry point is installed
         plugin(backdoor, "backdoor")

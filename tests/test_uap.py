@@ -211,7 +211,7 @@ def test_bad_parameters_are_refused(cls, bad):
 # ----------------------------------------------------------- plugins ---
 def test_the_uap_plugin_registers_the_three_universal_attacks(plugin):
     import iqabench_plugins.uap as uap_plugin
-    from iqabench.plugins import registry
+    from iqabench.registry import registry
 
     if "uap" not in registry("attack"):  # not yet an installed entry point
         plugin(uap_plugin, "uap-under-test")

@@ -17,7 +17,7 @@ import torch
 
 import iqabench
 from iqabench.errors import ModelError, WeightsError
-from iqabench.plugins import registry
+from iqabench.registry import registry
 
 ZOO_NAMES = ["hyperiqa", "dbcnn", "tres", "maniqa", "musiq", "topiq_nr", "nima", "clipiqa", "niqe", "brisque"]
 LOWER_BETTER = {"niqe", "brisque"}
@@ -313,8 +313,8 @@ def _run_cli(invoke, tmp_path, monkeypatch, name):
     """``iqabench run`` on the embedded data.  The model's clean range is
     measured on 8 images instead of all 1664 (the harness default would take
     minutes for a CNN on this CPU); everything else is the real runner."""
-    import iqabench.runner as runner_mod
-    from iqabench.training import predict
+    from iqabench.experiments import evasion
+    from iqabench.models.evaluation import predict
 
     def quick_range(model, dataset, device, batch_size=16):
         if model.score_range is None:
@@ -322,7 +322,7 @@ def _run_cli(invoke, tmp_path, monkeypatch, name):
             model.score_range = (float(p.min()), float(p.max()) + 1e-6)
         return model.score_range
 
-    monkeypatch.setattr(runner_mod, "ensure_score_range", quick_range)
+    monkeypatch.setattr(evasion, "ensure_score_range", quick_range)
     store = tmp_path / f"{name}.sqlite"
     result = invoke(["run", "--model", name, "--attack", "ifgsm", "--dataset", "embedded", "--limit", "2",
                      "--param", "iters=1", "--store", str(store), "--no-leaderboard", "--quiet"])
@@ -381,10 +381,8 @@ def test_recipe_phases_and_lr_multipliers_drive_the_trainer(tmp_path):
     HyperIQA's 10x hyper-network learning rate, through the generic trainer."""
     from dataclasses import replace
 
-    import iqabench.training as training
+    import iqabench.models.training as training
 
-    if not hasattr(training, "recipe_phases"):
-        pytest.skip("iqabench.training has no recipe phases / lr multipliers yet")
     ds = _tiny_folder(tmp_path)
     model = iqabench.get_model("dbcnn", weights="random", crop_size=0)
     recipe = replace(model.recipe("quick"), crop=48, batch_size=5)

@@ -47,12 +47,11 @@ from typing import ClassVar, Literal
 import torch
 
 from iqabench.artifacts import cache_dir, config_key, file_digest, load_state, save_state, write_json
-from iqabench.backdoor import BackdoorAttack, BackdoorContext
-from iqabench.contracts import Item, Trigger, check_positive
+from iqabench.contracts import BackdoorAttack, Item, Poison, Trigger, check_positive
 from iqabench.errors import ParameterError
+from iqabench.experiments.backdoor import BackdoorContext
 from iqabench.params import resolve_params
-from iqabench.plugins import lookup
-from iqabench.poisoning import Poison
+from iqabench.registry import lookup
 
 from ..adversarial.pgd import PGD
 from .alphas import Sampling, alpha_from_label, sample_alphas, shifted_labels
@@ -95,7 +94,7 @@ PROFILES: dict[str, dict[str, float | None]] = {
 #: ``eval_crops``: 0 -- one forward pass of the whole image per prediction
 #: (the CPU profiles: 25 crops would cost 25 times as much); N -- the mean
 #: over N random crops of side ``eval_crop`` with random flips, redrawn for
-#: every alpha, as the release's test loop (:class:`iqabench.backdoor_metrics.EvalCrops`).
+#: every alpha, as the release's test loop (:class:`iqabench.experiments.backdoor.evaluation.EvalCrops`).
 #: poisoned images triggered (and attacked) per forward pass
 POISON_BATCH = 32
 

@@ -59,7 +59,7 @@ Disjoint by content: each photograph is fixed to "train" or "test" in
 a missing package), with every crop and distortion of it in that split.
 Each item's ``ref`` is its photograph and its ``group`` the distortion type
 (``pristine`` for the reference crops): the strata a limited run samples
-over (:func:`iqabench.sampling.subset`).
+over (:func:`iqabench.data.sampling.subset`).
 
 The generated arrays are cached as one compressed ``.npz`` under
 ``cache_dir("datasets", "embedded")``, named by :meth:`fingerprint`.

@@ -21,7 +21,7 @@ import pandas as pd
 
 from iqabench.contracts import IQADataset, Item
 from iqabench.errors import DatasetError
-from iqabench.imageio import IMAGE_SUFFIXES, load_image
+from iqabench.data.imageio import IMAGE_SUFFIXES, load_image
 
 
 class FolderDataset(IQADataset):

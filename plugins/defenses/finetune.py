@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from iqabench.benign import TRAIN_SPLIT, benign_items
+from iqabench.data.benign import TRAIN_SPLIT, benign_items
 from iqabench.contracts import Defense, IQADataset, IQAModel
 from iqabench.errors import ParameterError
-from iqabench.poisoning import SubsetDataset
+from iqabench.data.views import SubsetDataset
 
 from .common import model_recipe
 
@@ -41,7 +41,7 @@ class FineTune(Defense):
 
     def apply(self, model: IQAModel, dataset: IQADataset, seed: int, device: str = "cpu",
               progress: bool = True) -> dict:
-        from iqabench.training import train_model
+        from iqabench.models.training import train_model
 
         items = benign_items(dataset, self.fraction, seed)
         recipe = model_recipe(model, self.profile, self.epochs, self.name)

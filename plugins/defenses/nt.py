@@ -103,7 +103,7 @@ class NT(Defense):
 
     Random patch sampling and dropout inside ``training_forward`` are
     replayed identically in the shifted forward (see
-    ``iqabench.training._replaying_forward``), so ``f(x + h d) - f(x)``
+    ``iqabench.models.training._replaying_forward``), so ``f(x + h d) - f(x)``
     measures the input sensitivity only.  Batch-norm running statistics see
     both forwards, as in the released code.
     """
@@ -145,7 +145,7 @@ class NT(Defense):
 
     def apply(self, model: IQAModel, dataset: IQADataset, seed: int, device: str = "cpu",
               progress: bool = True) -> dict:
-        from iqabench.training import train_model
+        from iqabench.models.training import train_model
 
         recipe = model_recipe(model, self.profile, self.epochs, self.name)
         summary = train_model(model, dataset, recipe, seed, device, progress, regulariser=self.regulariser(model))

@@ -28,7 +28,7 @@ from typing import ClassVar
 
 import torch
 
-from iqabench.benign import benign_items
+from iqabench.data.benign import benign_items
 from iqabench.contracts import Defense, IQADataset, IQAModel
 from iqabench.errors import ParameterError
 from iqabench.progress import progress as progress_bar

@@ -14,7 +14,7 @@ checks that the listed images exist, and assigns splits:
 3. else a seeded ratio split, content-disjoint (by reference image) for
    synthetically distorted databases.
 
-Images are read through :func:`iqabench.imageio.load_image`, so a file that
+Images are read through :func:`iqabench.data.imageio.load_image`, so a file that
 cannot be decoded is an error naming it.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ import torch
 
 from iqabench.contracts import IQADataset, Item
 from iqabench.errors import DatasetError
-from iqabench.imageio import load_image
+from iqabench.data.imageio import load_image
 
 #: spellings of split names found in databases and split files
 SPLIT_ALIASES = {"training": "train", "train": "train", "validation": "val", "valid": "val", "val": "val",

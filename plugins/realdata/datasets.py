@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from iqabench.contracts import Item
 from iqabench.errors import DatasetError
-from iqabench.imageio import IMAGE_SUFFIXES, load_image
+from iqabench.data.imageio import IMAGE_SUFFIXES, load_image
 
 from .common import (Row, TableDataset, first_existing, name_field, need, need_root, normalise_split, pick_column,
                      read_csv)

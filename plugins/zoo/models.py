@@ -56,7 +56,7 @@ from .offline import pyiqa_cache_file, torch_hub_dir
 # longest prefix wins), ``extra["phases"]`` (consecutive stages, each
 # overriding recipe fields, with ``trainable`` parameter-name prefixes) and
 # ``extra["steps_per_epoch"]`` (a cap on the batches of one epoch) are read by
-# the generic trainer, iqabench.training; ``extra["source"]`` says where the
+# the generic trainer, iqabench.models.training; ``extra["source"]`` says where the
 # numbers come from.
 #: BAIQA appendix (REFERENCES.md section 2): crops 224, 25 patches, batch 32
 _BAIQA = "BAIQA (Yu et al., AAAI 2025) appendix victim recipe"

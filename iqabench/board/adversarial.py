@@ -1,0 +1,123 @@
+"""The adversarial table of the leaderboard: one row per finished evasion cell
+(adversarial and universal experiments) -- model x dataset x attack (x
+non-default parameters x defence x seed) -- with the five scores and their
+95% intervals, PSNR, SSIM and, for attacks held to an L-inf bound, the mean
+bound (``linf_bound``: AMI-FGSM's per-image 1/NIQE is several times the
+others' 10/255, and a reader must see that before comparing rows).
+Universal attacks get one row per amplitude plus the mean over amplitudes.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from ..artifacts import atomic_write_bytes
+from ..run.store import Store
+from .labels import baseline_label, defense_label, non_default
+
+#: the experiment kinds whose cells are rows of this table
+KINDS = ("adversarial", "universal")
+
+SCORE_COLUMNS = [
+    ("abs_gain", "abs. gain"),
+    ("rel_gain", "rel. gain"),
+    ("robustness", "robustness"),
+    ("wasserstein", "Wasserstein"),
+    ("energy", "energy"),
+    ("psnr", "PSNR"),
+    ("ssim", "SSIM"),
+    ("linf_bound", "L-inf bound"),
+    ("score_rmse", "score RMSE"),
+]
+
+
+def _number(value) -> float:
+    """A summary figure as a float: NaN where none was computed (stored as null)."""
+    return float("nan") if value is None else value
+
+
+def _linf_bound(summary: dict) -> float:
+    """The mean L-inf bound of an L-inf attack's images; NaN for other norms."""
+    return _number(summary.get("bound")) if summary.get("norm") == "linf" else float("nan")
+
+
+def adversarial_table(store: Store) -> pd.DataFrame:
+    """One row per finished evasion cell; universal attacks get one row per
+    amplitude plus the mean over amplitudes, as the methodology reports."""
+    rows = []
+    cells = [c for kind in KINDS for c in store.cells(status="done", kind=kind)]
+    for cell in cells:
+        cfg, s = cell["config"], cell["summary"]
+        amplitude = cfg["attack"].get("amplitude")
+        row = {
+            "model": cfg["model"]["name"],
+            "weights": "random-init" if str(cfg["model"]["weights"]).startswith("random-init") else cfg["model"]["weights"],
+            "dataset": f'{cfg["dataset"]["name"]}/{cfg["dataset"]["split"]}',
+            "attack": cfg["attack"]["name"] + (f" @{amplitude:g}" if amplitude is not None else ""),
+            "params": non_default("attack", cfg["attack"]["name"], cfg["attack"]["params"]),
+            "defense": defense_label(cfg.get("defense")),
+            "baseline": baseline_label(cfg.get("defense")),
+            "seed": cfg["seed"],
+            "n": s["n"],
+        }
+        for key, _ in SCORE_COLUMNS:
+            row[key] = _linf_bound(s) if key == "linf_bound" else _number(s.get(key))  # older cells lack newer scores
+            ci = s.get(f"{key}_ci")
+            if ci is not None:
+                row[f"{key}_ci_low"], row[f"{key}_ci_high"] = map(_number, ci)
+        for key in ("clean_plcc", "clean_srocc", "clean_rmse"):
+            row[key] = _number(s.get(key))
+        row["test_srocc"] = _number((s.get("model_test") or {}).get("srocc"))
+        row["score_range"] = "{:.4g}..{:.4g}".format(*s["score_range"])
+        row["cell"] = cell["key"]
+        row["_group"] = (cfg["attack"].get("artifact"), cfg["dataset"]["split"], cfg["dataset"]["limit"]) if amplitude is not None else None
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if len(df) and df["_group"].notna().any():
+        means = []
+        for _, group in df[df["_group"].notna()].groupby("_group", sort=False):
+            mean = group.iloc[0].copy()
+            mean["attack"] = mean["attack"].split(" @")[0] + " (mean)"
+            for key in [k for k, _ in SCORE_COLUMNS] + ["clean_plcc", "clean_srocc", "clean_rmse", "test_srocc"]:
+                mean[key] = group[key].mean()
+                for side in ("low", "high"):
+                    if f"{key}_ci_{side}" in group:
+                        mean[f"{key}_ci_{side}"] = float("nan")  # no interval for a mean of means
+            mean["cell"] = ",".join(group["cell"])
+            means.append(mean)
+        df = pd.concat([df, pd.DataFrame(means)], ignore_index=True)
+        df = df.sort_values(["model", "dataset", "attack"], kind="stable", ignore_index=True)
+    return df.drop(columns=["_group"]) if "_group" in df else df
+
+
+def _fmt(value, ci=None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    text = f"{value:.4f}" if abs(value) < 100 else f"{value:.1f}"
+    if ci is not None and all(isinstance(v, float) and math.isfinite(v) for v in ci):
+        text += f" ± {(ci[1] - ci[0]) / 2:.4f}"
+    return text
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    headers = ["model", "weights", "dataset", "attack", "params", "n"] + [h for _, h in SCORE_COLUMNS]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for _, r in df.iterrows():
+        defended = f" +{r['defense']}" if r.get("defense", "none") != "none" else ""
+        cells = [str(r["model"]) + defended, str(r["weights"]), str(r["dataset"]), str(r["attack"]), str(r["params"]) or "defaults", str(r["n"])]
+        for key, _ in SCORE_COLUMNS:
+            ci = (r.get(f"{key}_ci_low"), r.get(f"{key}_ci_high")) if f"{key}_ci_low" in r else None
+            cells.append(_fmt(r[key], ci))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+
+def render_adversarial(table: pd.DataFrame, out: Path) -> tuple[str, list[Path]]:
+    """Writes ``adversarial.csv`` (always, so a reader sees an empty board as such); returns the section."""
+    path = out / "adversarial.csv"
+    atomic_write_bytes(path, table.to_csv(index=False).encode())
+    md = "\n## Adversarial attacks\n\n" + (to_markdown(table) if len(table) else "_no finished cells_") + "\n"
+    return md, [path]

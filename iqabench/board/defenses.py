@@ -1,0 +1,207 @@
+"""The attack x defence matrix of the leaderboard (a pure function of the store).
+
+Rows are model x defence (``none`` = undefended), columns attacks.  A
+defended number only means something next to the same model made the same
+way without the defence, so every defended row names its like-for-like
+``baseline`` (:func:`iqabench.registry.baseline_of`: NT's ``lam = 0`` twin,
+trained with the same recipe and seed; the undefended start model for
+post-training defences) and is listed right after it.
+
+For each row: the clean cost -- the model's own test-split SROCC (its card)
+and PLCC/SROCC/RMSE of the clean scores against MOS on the attacked images
+-- and for each attack the RMSE between clean and attacked scores (the NT
+paper's measure, raw score units, lower = more robust) and the robustness
+score.  Cells of several seeds are one row: the mean over seeds and their
+sample standard deviation (``± sd``, with the number of seeds), so a reader
+sees whether a defence's effect exceeds the seed-to-seed spread.  Universal
+attacks appear as their mean over amplitudes.  Sweeps of a training-time
+defence (several rows sharing one baseline) get a trade-off plot per attack:
+clean test SROCC against score RMSE, baseline marked.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from ..artifacts import atomic_write_bytes, config_key
+from ..registry import NO_DEFENSE
+from .figures import pyplot, save_png
+
+ROW_KEYS = ["model", "dataset", "defense"]
+CLEAN_COLUMNS = [("test_srocc", "test SROCC"), ("clean_srocc", "clean SROCC"), ("clean_plcc", "clean PLCC"),
+                 ("clean_rmse", "clean RMSE")]
+MATRIX_METRICS = [("score_rmse", "RMSE(clean, attacked) -- lower is more robust"),
+                  ("robustness", "Robustness score -- higher is more robust")]
+LONG_METRICS = ("score_rmse", "abs_gain", "rel_gain", "robustness", "wasserstein", "energy",
+                "test_srocc", "clean_plcc", "clean_srocc", "clean_rmse")
+NONE = NO_DEFENSE
+
+
+def _attack_label(row) -> str:
+    return row["attack"] + (f" ({row['params']})" if row.get("params") else "")
+
+
+def long_table(adversarial: pd.DataFrame) -> pd.DataFrame:
+    """One row per model x dataset x defence x attack: each metric's mean over
+    seeds, its sample sd (``<metric>_sd``, NaN for one seed) and ``seeds``."""
+    if not len(adversarial):
+        return adversarial
+    df = adversarial[~adversarial["attack"].str.contains(" @", regex=False)].copy()  # amplitudes: keep the mean
+    df["attack"] = df.apply(_attack_label, axis=1)
+    if "baseline" not in df:
+        df["baseline"] = ""
+    metrics = [c for c in LONG_METRICS if c in df]
+    keys = ROW_KEYS + ["baseline", "attack"]
+    grouped = df.groupby(keys, sort=False, dropna=False)
+    out = grouped[metrics].mean()
+    out = out.join(grouped[metrics].std(ddof=1).add_suffix("_sd"))
+    out["seeds"] = grouped["seed"].nunique()
+    return out.reset_index()
+
+
+def _row_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """Undefended first; then every baseline directly followed by the rows it is the baseline of."""
+    group = frame["baseline"].where(frame["baseline"].astype(bool), frame["defense"])
+    frame = frame.assign(_group_rank=group.ne(NONE), _group=group, _dependent=frame["defense"].ne(group),
+                         _defended=frame["defense"].ne(NONE))
+    frame = frame.sort_values(["model", "dataset", "_group_rank", "_group", "_defended", "_dependent", "defense"],
+                              kind="stable")
+    return frame.drop(columns=["_group_rank", "_group", "_dependent", "_defended"])
+
+
+def matrix(long: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Rows model x dataset x defence with baseline, seeds and the clean cost, one column per attack
+    (the mean over seeds; ``<attack> sd`` columns hold the spread)."""
+    rows = ROW_KEYS + ["baseline"]
+    values = long.pivot_table(index=rows, columns="attack", values=metric, aggfunc="mean", sort=False)
+    spread = long.pivot_table(index=rows, columns="attack", values=f"{metric}_sd", aggfunc="mean", sort=False,
+                              dropna=False)
+    spread.columns = [f"{c} sd" for c in spread.columns]
+    clean_cols = [c for c, _ in CLEAN_COLUMNS if c in long]
+    clean = long.groupby(rows, sort=False, dropna=False).agg(
+        {"seeds": "max", **{c: "mean" for c in clean_cols}, **{f"{c}_sd": "mean" for c in clean_cols}})
+    out = clean.join(values).join(spread).reset_index()
+    return _row_order(out).reset_index(drop=True)
+
+
+def _fmt(v, sd=None) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    text = f"{v:.4f}" if abs(v) < 100 else f"{v:.1f}"
+    if sd is not None and isinstance(sd, float) and math.isfinite(sd):
+        text += f" ± {sd:.4f}" if abs(sd) < 100 else f" ± {sd:.1f}"
+    return text
+
+
+def to_markdown(m: pd.DataFrame) -> str:
+    clean = [(c, h) for c, h in CLEAN_COLUMNS if c in m]
+    fixed = set(ROW_KEYS) | {"baseline", "seeds"} | {c for c, _ in clean} | {f"{c}_sd" for c, _ in clean}
+    attacks = [c for c in m.columns if c not in fixed and not c.endswith(" sd")]
+    headers = ROW_KEYS + ["baseline", "seeds"] + [h for _, h in clean] + attacks
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for _, r in m.iterrows():
+        cells = [str(r[k]) for k in ROW_KEYS] + [str(r["baseline"]) or "--", str(int(r["seeds"]))]
+        cells += [_fmt(r[c], r.get(f"{c}_sd")) for c, _ in clean] + [_fmt(r[a], r.get(f"{a} sd")) for a in attacks]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def has_defenses(adversarial: pd.DataFrame) -> bool:
+    return bool(len(adversarial)) and "defense" in adversarial and adversarial["defense"].ne(NONE).any()
+
+
+# ------------------------------------------------------------ trade-off plots ---
+def sweeps(long: pd.DataFrame) -> list[tuple[tuple, pd.DataFrame]]:
+    """Per model x dataset x attack x (non-trivial) baseline: the baseline row and the
+    rows that name it, when there are at least two of them (a sweep of one defence)."""
+    out = []
+    defended = long[long["baseline"].astype(bool) & long["baseline"].ne(NONE)]
+    for (model, dataset, attack, baseline), rows in defended.groupby(["model", "dataset", "attack", "baseline"],
+                                                                     sort=True):
+        base = long[(long["model"] == model) & (long["dataset"] == dataset) & (long["attack"] == attack)
+                    & (long["defense"] == baseline)]
+        if len(rows) >= 2 and len(base):
+            out.append(((model, dataset, attack, baseline), pd.concat([base, rows])))
+    return out
+
+
+def _safe(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
+
+
+def plot_tradeoffs(long: pd.DataFrame, out: Path) -> list[Path]:
+    """One PNG per sweep: x = clean SROCC on the test split (the model's card; the attacked
+    images' clean SROCC when no card has it), y = score RMSE under the attack; mean over seeds
+    with sd error bars; the baseline is the black star."""
+    found = sweeps(long)
+    if not found:
+        return []
+    plt = pyplot()
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for (model, dataset, attack, baseline), rows in found:
+        xcol = "test_srocc" if "test_srocc" in rows and rows["test_srocc"].notna().all() else "clean_srocc"
+        fig, ax = plt.subplots(figsize=(5.2, 3.8), dpi=100)
+        for _, r in rows.iterrows():
+            is_base = r["defense"] == baseline
+            seeds = int(r["seeds"])
+            ax.errorbar(r[xcol], r["score_rmse"], xerr=_finite(r.get(f"{xcol}_sd")), yerr=_finite(r.get("score_rmse_sd")),
+                        fmt="*" if is_base else "o", color="black" if is_base else "C0", ms=11 if is_base else 6,
+                        capsize=3, lw=1)
+            tag = _short(r["defense"], baseline)
+            ax.annotate(f"{'baseline ' if is_base else ''}{tag} ({seeds} seed{'s' * (seeds != 1)})",
+                        (r[xcol], r["score_rmse"]), textcoords="offset points", xytext=(5, 4), fontsize=6)
+        ax.set_xlabel("clean SROCC (test split)" if xcol == "test_srocc" else "clean SROCC (attacked images)")
+        ax.set_ylabel(f"score RMSE under {attack} (lower = more robust)")
+        ax.set_title(f"{model} / {dataset}: {baseline.split()[0]} trade-off vs {attack}", fontsize=8)
+        fig.tight_layout()
+        name = f"{_safe(model)}-{_safe(baseline.split()[0])}-{_safe(attack.split()[0])}-tradeoff-" \
+               f"{config_key([model, dataset, attack, baseline])}.png"
+        written.append(save_png(fig, out / name))
+    return written
+
+
+def _finite(v):
+    return v if isinstance(v, float) and math.isfinite(v) else None
+
+
+def _short(label: str, baseline: str) -> str:
+    """The part of a defence label that differs from its baseline's (e.g. ``lam=1e-07``)."""
+    base = set(baseline.split())
+    return " ".join(t for t in label.split() if t not in base) or label
+
+
+# ------------------------------------------------------------------ section ---
+def markdown_section(long: pd.DataFrame, plots: list[Path] = (), root: Path | None = None) -> str:
+    parts = ["## Attack x defence\n",
+             "Rows: model x defence (`none` = undefended), each defended row right after its like-for-like "
+             "`baseline` (the same model made the same way without the defence: for NT its `lam=0` twin with "
+             "the same recipe and seed; for fine-tuning and pruning the undefended model they start from). "
+             "Clean cost: `test SROCC` is the model's own SROCC on the whole test split, clean SROCC/PLCC/RMSE "
+             "are its clean scores against MOS on the attacked images. Several seeds: mean ± sample sd over "
+             "`seeds` (each seed trains its own model); one column per attack.\n"]
+    for metric, title in MATRIX_METRICS:
+        parts.append(f"### {title}\n\n{to_markdown(matrix(long, metric))}\n")
+    if plots:
+        parts.append("### Trade-off of defence sweeps\n\nClean test SROCC against score RMSE under the attack "
+                     "(mean ± sd over seeds); the star is the baseline.\n")
+        for p in plots:
+            rel = p.relative_to(root) if root is not None else p
+            parts.append(f"![{p.stem}]({rel.as_posix()})\n")
+    return "\n".join(parts)
+
+
+def render_defenses(adversarial: pd.DataFrame, out: Path) -> tuple[str, list[Path]]:
+    """Writes ``defenses.csv``, ``defense_matrix.csv`` and the trade-off plots when the
+    adversarial table has defended rows; returns the section."""
+    if not has_defenses(adversarial):
+        return "", []
+    long = long_table(adversarial)
+    written = []
+    for name, frame in (("defenses.csv", long), ("defense_matrix.csv", matrix(long, "score_rmse"))):
+        atomic_write_bytes(out / name, frame.to_csv(index=False).encode())
+        written.append(out / name)
+    plots = plot_tradeoffs(long, out / "defenses")
+    return "\n" + markdown_section(long, plots, out), written + plots

@@ -1,0 +1,32 @@
+"""Writing the board's plots: matplotlib without a display, PNGs written atomically."""
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+from ..artifacts import atomic_write_bytes
+
+
+def pyplot():
+    """``matplotlib.pyplot`` on the file-only Agg backend (imported on first use: it is slow)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_png(fig, path: Path) -> Path:
+    """Write a matplotlib figure as PNG atomically (a killed render leaves no half file) and close it."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    pyplot().close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
+
+
+def safe_name(text: str) -> str:
+    """``text`` as part of a file name: runs of other characters than ``A-Za-z0-9_.-`` become ``_``."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")

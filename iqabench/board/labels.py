@@ -1,0 +1,53 @@
+"""How the board names a row's settings: parameters that differ from a
+component's defaults, a defence and its like-for-like baseline.
+
+Plugins that are no longer installed are shown as recorded (every
+parameter), never as an error: the board is a pure function of the store.
+"""
+from __future__ import annotations
+
+from ..params import param_specs
+from ..registry import NO_DEFENSE, baseline_of, lookup
+
+
+def non_default(kind: str, name: str, params: dict) -> str:
+    """Parameters that differ from the component's defaults, compactly.
+
+    A parameter whose default is None and which the component fills in from
+    the others (MADC's step size by its mode) is shown only if it differs from
+    the value the component would fill in.
+    """
+    try:
+        cls = lookup(kind, name).obj
+        specs = param_specs(cls)
+        shown = {k: v for k, v in params.items() if k in specs and specs[k].default != v}
+        filled = [k for k in shown if specs[k].default is None]
+        if filled:
+            derived = cls(**{k: v for k, v in shown.items() if k not in filled})
+            shown = {k: v for k, v in shown.items() if k not in filled or getattr(derived, k, None) != v}
+    except Exception:  # a plugin no longer installed: show everything
+        shown = params
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(shown.items()))
+
+
+def defense_label(defense: dict | None) -> str:
+    """``none``, or the defence's name with its non-default parameters."""
+    if not defense:
+        return NO_DEFENSE
+    extra = non_default("defense", defense["name"], defense.get("params") or {})
+    return defense["name"] + (f" {extra}" if extra else "")
+
+
+def baseline_label(defense: dict | None) -> str:
+    """The label of a defended cell's like-for-like baseline row: ``""`` for an undefended
+    cell and for a cell that is its own baseline (NT at ``lam = 0``), ``"?"`` when the
+    defence's plugin is no longer installed."""
+    if not defense:
+        return ""
+    try:
+        base = baseline_of(defense["name"], defense.get("params") or {})
+    except Exception:
+        return "?"
+    label = defense_label(base if base["name"] != NO_DEFENSE else None)
+    return "" if label == defense_label(defense) else label
+

@@ -1,0 +1,4 @@
+"""``python -m iqabench.cli``: the ``iqabench`` command."""
+from . import main
+
+main()

@@ -1,0 +1,137 @@
+"""``iqabench run``: the cells asked for (options or a suite), run, printed, rendered."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from ..errors import IQABenchError
+from .group import DEFAULT_STORE, cli
+
+
+@dataclass
+class RunOptions:
+    """The options of ``iqabench run``, as click parses them."""
+
+    models: tuple[str, ...]
+    datasets: tuple[str, ...]
+    attacks: tuple[str, ...]
+    params: tuple[str, ...]
+    model_param: tuple[str, ...]
+    dataset_param: tuple[str, ...]
+    defenses: tuple[str, ...]
+    defense_param: tuple[str, ...]
+    data_root: str | None
+    weights: str
+    split: str
+    seed: int
+    device: str
+    batch_size: int
+    limit: int
+    suite: str | None
+    force: bool
+    store: str
+    board: str
+    no_leaderboard: bool
+    quiet: bool
+    no_baselines: bool
+    profile: str | None
+
+
+@cli.command()
+@click.option("--model", "-m", "models", multiple=True, help="Model name (repeatable).")
+@click.option("--dataset", "-d", "datasets", multiple=True, help="Dataset name (repeatable).")
+@click.option("--attack", "-a", "attacks", multiple=True, help="Attack name (repeatable; '*' = every adversarial attack).")
+@click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="Attack parameter, e.g. eps=8/255.")
+@click.option("--model-param", multiple=True, metavar="KEY=VALUE", help="Model parameter.")
+@click.option("--dataset-param", multiple=True, metavar="KEY=VALUE", help="Dataset parameter.")
+@click.option("--defense", "defenses", multiple=True, help="Defence name (repeatable; 'none' = undefended).")
+@click.option("--defense-param", multiple=True, metavar="[NAME.]KEY=VALUE",
+              help="Defence parameter (bare KEY: every listed defence).")
+@click.option("--data-root", type=click.Path(), help="Shorthand for --dataset-param data_root=PATH.")
+@click.option("--weights", default="default", show_default=True, help="'default', 'random' or a weights file.")
+@click.option("--split", default="test", show_default=True, help="Dataset split to attack.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
+@click.option("--batch-size", type=int, default=16, show_default=True, help="Images per attacked batch.")
+@click.option("--limit", type=int, default=0, help="Attack N images of the split, a seeded sample stratified by content and distortion (0: all).")
+@click.option("--suite", help="Suite TOML file, or the name of a registered suite.")
+@click.option("--force", is_flag=True, help="Recompute cells that are already finished.")
+@click.option("--store", default=DEFAULT_STORE, show_default=True, envvar="IQABENCH_STORE", help="Results database.")
+@click.option("--leaderboard", "board", default="leaderboard", show_default=True, help="Where to render the leaderboard.")
+@click.option("--no-leaderboard", is_flag=True, help="Do not render the leaderboard after the run.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--no-baselines", is_flag=True,
+              help="Do not add each defended cell's like-for-like baseline (NT: lam=0 with its recipe and "
+                   "seed; post-training defences: the undefended model).")
+@click.option("--profile", type=click.Choice(["quick", "default", "paper"]), default=None,
+              help="Size of attacks that train (backdoors): sets their 'profile' parameter.")
+def run(**options) -> None:
+    """Attack models and store per-image results and cell summaries.
+
+    With no --model/--attack/--suite, runs the default suite (embedded data,
+    default model, every adversarial attack that suits it).
+    """
+    from ..board.page import render
+    from ..run.runner import Runner, open_run
+    from .summaries import print_summaries
+
+    opts = RunOptions(**options)
+    cells, suite_text = requested_cells(opts)
+    if opts.quiet:  # every bar, including those plugins open, reads this
+        os.environ["IQABENCH_PROGRESS"] = "0"
+    if opts.profile:
+        set_profile(cells, opts.profile)
+    runner = Runner(open_run(opts.store, opts.device, opts.force, not opts.quiet), baselines=not opts.no_baselines)
+    summaries = runner.run(cells)
+    print_summaries(summaries)
+    if not opts.no_leaderboard:
+        written = render(runner.store, opts.board)
+        if suite_text is not None:
+            (Path(opts.board) / "suite.toml").write_text(suite_text)
+        click.echo(f"leaderboard: {', '.join(str(p) for p in written)}")
+
+
+def requested_cells(opts: RunOptions) -> tuple[list, str | None]:
+    """The cells of the suite named by ``--suite`` (or of the default suite) with
+    its text, or the cells the options name (and None)."""
+    from ..params import parse_assignments
+    from ..run.plan import wildcard_attacks
+    from ..run.suite import expand, load_suite
+    from .params import dataset_params, parse_defense_params
+
+    if opts.suite and (opts.models or opts.attacks or opts.datasets or opts.params or opts.defenses
+                       or opts.defense_param):
+        raise IQABenchError("--suite cannot be combined with --model/--dataset/--attack/--param/--defense: "
+                            "put them in the suite file")
+    if opts.defense_param and not opts.defenses:
+        raise IQABenchError("--defense-param needs a --defense")
+    if opts.suite or not (opts.models or opts.attacks or opts.datasets or opts.defenses):
+        data, text = load_suite(opts.suite or "default")
+        return expand(data, opts.suite or "suite 'default'", wildcard_attacks), text
+    defaults, _ = load_suite("default")
+    data = {"models": list(opts.models or tuple(defaults["models"])[:1]),
+            "datasets": list(opts.datasets or tuple(defaults["datasets"])[:1]),
+            "attacks": list(opts.attacks or ("*",)), "seeds": [opts.seed], "split": opts.split,
+            "batch_size": opts.batch_size, "weights": opts.weights, "limit": opts.limit,
+            "defenses": list(dict.fromkeys(opts.defenses)) or ["none"]}
+    cells = expand(data, "command line", wildcard_attacks)
+    ap, mp = parse_assignments(opts.params), parse_assignments(opts.model_param)
+    dp = dataset_params(opts.dataset_param, opts.data_root)
+    fp = parse_defense_params(parse_assignments(opts.defense_param), data["defenses"])
+    for c in cells:
+        c.attack_params, c.model_params, c.dataset_params = dict(ap), dict(mp), dict(dp)
+        c.defense_params = dict(fp[c.defense])
+    return cells, None
+
+
+def set_profile(cells: list, profile: str) -> None:
+    """``--profile``: the ``profile`` parameter of every attack that has one."""
+    from ..params import param_specs
+    from ..registry import lookup
+
+    for c in cells:
+        if "profile" in param_specs(lookup("attack", c.attack).obj):
+            c.attack_params.setdefault("profile", profile)

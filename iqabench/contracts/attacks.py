@@ -1,0 +1,89 @@
+"""The attack contract: what an attack returns and the objective it maximises.
+
+``Attack.kind`` names the experiment that drives the attack (the
+``register_experiments`` hook): ``adversarial`` attacks perturb a batch,
+``universal`` ones are fitted once and applied, ``backdoor`` ones poison a
+training split.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Iterable
+
+import torch
+
+from .models import IQAModel
+
+
+def normalised_gain(model: IQAModel, scores: torch.Tensor) -> torch.Tensor:
+    """Scores mapped so that increasing them is always "better quality".
+
+    Attacks maximise this; dividing by the clean range keeps step sizes
+    comparable across models (REFERENCES.md 1: ``J = 1 - s/range``).
+    """
+    lo, hi = model.score_range or (0.0, 1.0)
+    span = (hi - lo) or 1.0
+    return model.direction * scores / span
+
+
+@dataclass
+class AttackResult:
+    """Attacked images and the bound each one was held to."""
+
+    images: torch.Tensor
+    bound: torch.Tensor  # per image, in the units of ``norm``
+    norm: str  # "linf" | "l2" | "mse" | ...
+
+
+class Attack:
+    """An adversarial attack on a batch: ``attack(model, x) -> x_adv``.
+
+    Parameters are dataclass fields of the subclass with defaults from
+    REFERENCES.md.  ``kind`` tells the runner how to drive the attack.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    kind: ClassVar[str] = "adversarial"  # "adversarial" | "universal" | "backdoor"
+
+    @classmethod
+    def suits(cls, model: type[IQAModel]) -> bool:
+        """Whether this attack applies to models of class ``model`` (default: all)."""
+        return True
+
+    def perturb(self, model: IQAModel, x: torch.Tensor) -> AttackResult:
+        raise NotImplementedError
+
+    def __call__(self, model: IQAModel, x: torch.Tensor) -> torch.Tensor:
+        return self.perturb(model, x).images
+
+
+class UniversalAttack(Attack):
+    """A universal adversarial perturbation (UAP): one perturbation for all images.
+
+    ``fit`` trains the perturbation on batches of a training split (the
+    runner caches the result as an artifact keyed by model, data, parameters
+    and seed); ``apply`` adds it to test images at one amplitude.  The
+    methodology evaluates amplitudes 0.2, 0.4 and 0.8 and reports each and
+    their mean.
+    """
+
+    kind: ClassVar[str] = "universal"
+    amplitudes: ClassVar[tuple[float, ...]] = (0.2, 0.4, 0.8)
+
+    def fit(self, model: IQAModel, batches: "Iterable[torch.Tensor]", device: str = "cpu") -> torch.Tensor:
+        """Train and return the perturbation, shape 1x3xhxw."""
+        raise NotImplementedError
+
+    @staticmethod
+    def apply(uap: torch.Tensor, x: torch.Tensor, amplitude: float) -> torch.Tensor:
+        """``clamp(x + amplitude * tile(uap), 0, 1)`` -- the reference code
+        forgot the clamp; we do not."""
+        h, w = x.shape[-2:]
+        reps = (1, 1, -(-h // uap.shape[-2]), -(-w // uap.shape[-1]))
+        tiled = uap.to(x.device, x.dtype).repeat(*reps)[..., :h, :w]
+        return (x + amplitude * tiled).clamp(0.0, 1.0)
+
+    def perturb(self, model: IQAModel, x: torch.Tensor) -> AttackResult:
+        raise NotImplementedError("universal attacks are fitted once, then applied: see fit/apply")
+

@@ -1,0 +1,165 @@
+"""What adversarial and universal attacks share: a cell attacks every image of
+a (sampled) split once and stores, per image, the clean and attacked scores,
+PSNR, SSIM, L-inf and the bound the attack used.
+
+Batches are fixed by index and each batch's randomness is seeded from (seed,
+cell key, batch index), so a run resumed after a kill computes exactly the
+rows an uninterrupted run would.  The cell's summary holds the five scores
+(normalised with the model's FIXED clean range) and the defence figures.
+"""
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+
+from ..contracts import (Attack, AttackResult, CellSpec, Experiment, IQADataset, IQAModel, Item, PlannedCell,
+                         RunContext)
+from ..data.sampling import sampling_key, subset
+from ..errors import DatasetError, NonFiniteError
+from ..gradients import counting_steps
+from ..metrics import images as imagemetrics
+from ..metrics import scores
+from ..models.build import model_identity
+from ..models.score_range import ensure_score_range
+from .checks import check_result, check_scores, load_checked
+from .components import cell_dataset, cell_model
+
+
+@dataclass
+class EvasionWork:
+    """What attacking one cell needs (``PlannedCell.work``); ``perturb(x)``
+    attacks a batch."""
+
+    spec: CellSpec
+    model: IQAModel
+    dataset: IQADataset
+    items: list[Item]
+    score_range: tuple[float, float]
+    perturb: Callable[[torch.Tensor], AttackResult] | None = None
+
+
+def batch_seed(seed: int, key: str, batch: int) -> int:
+    """A seed for one batch that does not depend on what ran before it."""
+    return zlib.crc32(f"{seed}:{key}:{batch}".encode()) & 0x7FFFFFFF
+
+
+class EvasionExperiment(Experiment):
+    """Plans the cell every evasion attack shares; :meth:`cells` turns it into
+    the attack's own cells (one, or one per amplitude)."""
+
+    in_wildcard = True
+
+    def plan(self, spec: CellSpec, attack: Attack, ctx: RunContext) -> list[PlannedCell]:
+        dataset = cell_dataset(spec, ctx)
+        model = cell_model(spec, ctx)
+        split_items = list(dataset.items(spec.split))
+        items = subset(split_items, spec.limit, spec.seed)
+        if not items:
+            raise DatasetError(f"dataset {spec.dataset!r}: split {spec.split!r} has no images")
+        low, high = ensure_score_range(model, dataset, ctx.device, spec.batch_size)
+        config = {
+            "kind": attack.kind,
+            "model": model_identity(model),
+            "dataset": {"name": spec.dataset, "params": spec.dataset_params, "split": spec.split,
+                        "limit": spec.limit, "fingerprint": dataset.fingerprint(),
+                        **sampling_key(spec.limit, len(split_items))},
+            "attack": {"name": spec.attack, "params": attack.params,
+                       **({"provenance": attack.provenance()} if hasattr(attack, "provenance") else {})},
+            "defense": getattr(model, "defense", None),  # None: undefended (keys of older cells unchanged)
+            "seed": spec.seed,
+            "batch_size": spec.batch_size,
+        }
+        label = f"{spec.model} x {spec.attack} on {spec.dataset}/{spec.split}"
+        work = EvasionWork(spec, model, dataset, items, (low, high))
+        return self.cells(PlannedCell(config, label, {"score_range": [low, high]}, work), attack, ctx)
+
+    def cells(self, base: PlannedCell, attack: Attack, ctx: RunContext) -> list[PlannedCell]:
+        """The attack's cells made from ``base`` (each with its ``work.perturb``)."""
+        raise NotImplementedError
+
+    def evaluate(self, cell: PlannedCell, ctx: RunContext, done: set[int]) -> Iterator[tuple[int, list[dict]]]:
+        """Attack the items batch by batch, skipping the batches stored before."""
+        w: EvasionWork = cell.work
+        size = w.spec.batch_size
+        batches = [w.items[i: i + size] for i in range(0, len(w.items), size)]
+        task = ctx.bar.add_task(cell.label, total=len(w.items)) if ctx.bar is not None else None
+        for b, batch in enumerate(batches):
+            if b not in done:
+                torch.manual_seed(batch_seed(w.spec.seed, cell.key, b))
+                yield b, attack_batch(w, batch, b * size, cell.config["attack"]["name"], ctx.device)
+            if task is not None:
+                ctx.bar.advance(task, len(batch))
+
+    def summarise(self, cell: PlannedCell, rows: list[dict], ctx: RunContext) -> dict[str, Any]:
+        w: EvasionWork = cell.work
+        summary = summarise_rows(rows, w.model, *w.score_range, w.spec)
+        amplitude = cell.config["attack"].get("amplitude")
+        summary["attack"] = cell.config["attack"]["name"] + (f" @{amplitude:g}" if amplitude is not None else "")
+        return summary
+
+
+def attack_batch(work: EvasionWork, batch: list[Item], offset: int, attack_name: str, device: str) -> list[dict]:
+    """The rows of one batch: images of equal size share a forward pass."""
+    model = work.model
+    images = [load_checked(work.dataset, item, model) for item in batch]
+    groups: dict[tuple, list[int]] = {}
+    for i, img in enumerate(images):
+        groups.setdefault(tuple(img.shape), []).append(i)
+    out: dict[int, dict] = {}
+    for idxs in groups.values():
+        x = torch.stack([images[i] for i in idxs]).to(device)
+        names = [batch[i].name for i in idxs]
+        with torch.no_grad():
+            clean = model(x)
+        check_scores(model, clean, names, "clean")
+        try:
+            with counting_steps():
+                result = work.perturb(x)
+        except NonFiniteError as e:  # batch positions -> the images' names
+            raise e.named(attack_name, names) from None
+        adv = result.images.detach()
+        check_result(attack_name, x, adv, result)
+        with torch.no_grad():
+            attacked = model(adv)
+            psnr = imagemetrics.psnr(adv, x)
+            ssim = imagemetrics.ssim(adv, x)
+            linf = imagemetrics.linf(adv, x)
+        check_scores(model, attacked, names, "attacked")
+        bound = result.bound.reshape(-1).expand(len(idxs)) if result.bound.numel() == 1 else result.bound.reshape(-1)
+        for j, i in enumerate(idxs):
+            out[i] = {
+                "name": batch[i].name, "idx": offset + i,
+                "clean": float(clean[j]), "attacked": float(attacked[j]),
+                "psnr": float(psnr[j]), "ssim": float(ssim[j]), "linf": float(linf[j]),
+                "bound": float(bound[j]), "extra": {"norm": result.norm, "mos": batch[i].mos},
+            }
+    return [out[i] for i in range(len(batch))]
+
+
+def summarise_rows(rows: list[dict], model: IQAModel, low: float, high: float, spec: CellSpec) -> dict[str, Any]:
+    """The cell's summary from all its stored rows."""
+    clean = np.array([r["clean"] for r in rows])
+    attacked = np.array([r["attacked"] for r in rows])
+    summary = scores.summarise(clean, attacked, low, high, lower_better=model.lower_better)
+    extras = [json.loads(r["extra"]) if isinstance(r.get("extra"), str) else (r.get("extra") or {}) for r in rows]
+    mos = np.array([np.nan if e.get("mos") is None else e["mos"] for e in extras], dtype=np.float64)
+    summary.update(scores.defence_figures(clean, attacked, mos))
+    for col in ("psnr", "ssim", "linf", "bound"):
+        vals = np.array([r[col] for r in rows], dtype=np.float64)
+        finite = vals[np.isfinite(vals)]
+        summary[col] = float(finite.mean()) if finite.size else float("nan")
+    test = (getattr(model, "card", None) or {}).get("test")
+    if test:  # the attacked model's own clean quality on the whole test split (its card)
+        summary["model_test"] = {k: test[k] for k in ("split", "n", "plcc", "srocc", "rmse") if k in test}
+    norms = {e.get("norm") for e in extras}
+    summary["norm"] = norms.pop() if len(norms) == 1 else None  # the units of "bound"
+    summary.update({
+        "n": len(rows), "score_range": [low, high], "weights": model.weights,
+        "lower_better": model.lower_better, "spec": asdict(spec),
+    })
+    return summary

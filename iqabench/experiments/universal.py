@@ -1,0 +1,75 @@
+"""The universal experiment kind: a perturbation fitted once on the train split
+(a cached artifact), tiled onto the test images at each of the attack's
+amplitudes -- one store cell per amplitude (the methodology reports each and
+their mean)."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+
+from ..artifacts import cache_dir, canonical_json, config_key, load_state, save_state
+from ..contracts import AttackResult, CellSpec, IQADataset, IQAModel, Item, PlannedCell, RunContext, UniversalAttack
+from ..data.sampling import sampling_key, subset
+from ..errors import ModelError
+from ..models.build import model_identity
+from .checks import load_checked
+from .evasion import EvasionExperiment
+
+
+class BatchSource:
+    """Re-iterable batches of a split, loaded lazily (a UAP makes several
+    passes; holding a whole split on the device would waste memory)."""
+
+    def __init__(self, items: list[Item], batch_size: int, device: str, load):
+        self.items, self.batch_size, self.device, self.load = items, batch_size, device, load
+
+    def __len__(self) -> int:
+        return -(-len(self.items) // self.batch_size)
+
+    def __iter__(self):
+        for i in range(0, len(self.items), self.batch_size):
+            chunk = [self.load(it) for it in self.items[i: i + self.batch_size]]
+            for shape in dict.fromkeys(tuple(c.shape) for c in chunk):  # equal sizes stack
+                yield torch.stack([c for c in chunk if tuple(c.shape) == shape]).to(self.device)
+
+
+def fit_universal(attack: UniversalAttack, model: IQAModel, dataset: IQADataset, spec: CellSpec,
+                  ctx: RunContext) -> tuple[torch.Tensor, str]:
+    """Train the universal perturbation on the training split once (``spec.train_limit``
+    images of it), then reuse the cached artifact in every later run; returns it and its key."""
+    train_split = "train" if "train" in dataset.splits() else spec.split
+    pool = list(dataset.items(train_split))
+    cfg = {"model": model_identity(model), "dataset": dataset.fingerprint(), "split": train_split,
+           "train_limit": spec.train_limit, **sampling_key(spec.train_limit, len(pool)), "attack": spec.attack,
+           "params": attack.params, "seed": spec.seed, "batch_size": spec.batch_size}
+    key = config_key(cfg)
+    path = cache_dir("uaps") / f"{spec.attack}-{key}.safetensors"
+    if path.exists():
+        return load_state(path)["uap"].to(ctx.device), key
+    source = BatchSource(subset(pool, spec.train_limit, spec.seed), spec.batch_size, ctx.device,
+                         lambda item: load_checked(dataset, item, model))
+    torch.manual_seed(spec.seed)
+    uap = attack.fit(model, source, ctx.device).detach()
+    if not torch.isfinite(uap).all():  # never cache (or apply) a NaN perturbation
+        raise ModelError(f"attack {spec.attack!r}: training produced a non-finite perturbation (model "
+                         f"{spec.model!r} gave a non-finite score or gradient on the {train_split!r} split)")
+    save_state(path, {"uap": uap}, {"config": canonical_json(cfg)})
+    return uap, key
+
+
+class UniversalExperiment(EvasionExperiment):
+    name = "universal"
+    description = "Fit one perturbation on the train split (cached), add it to every test image at each amplitude"
+
+    def cells(self, base: PlannedCell, attack: UniversalAttack, ctx: RunContext) -> list[PlannedCell]:
+        uap, artifact = fit_universal(attack, base.work.model, base.work.dataset, base.work.spec, ctx)
+
+        def perturb(x: torch.Tensor, amplitude: float) -> AttackResult:
+            bound = torch.full((x.shape[0],), amplitude * float(uap.abs().max()))
+            return AttackResult(attack.apply(uap, x, amplitude), bound, "linf")
+
+        return [PlannedCell({**base.config, "attack": {**base.config["attack"], "amplitude": a, "artifact": artifact}},
+                            f"{base.label} @ {a}", base.manifest,
+                            replace(base.work, perturb=lambda x, a=a: perturb(x, a)))
+                for a in attack.amplitudes]

@@ -1,0 +1,43 @@
+"""Trained models as cached artifacts.
+
+A model trained with a given recipe on a given dataset and seed is stored
+once under a key of that configuration and reused by every later run
+(``iqabench train``, and a backdoor experiment's clean model).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ..artifacts import cache_dir, config_key
+from ..contracts import IQADataset, RunContext, TrainRecipe
+from ..registry import build
+from .build import build_model, card_path
+from .cards import train_and_save
+
+
+def trained_path(model_name: str, params: dict[str, Any], dataset: IQADataset, recipe: TrainRecipe, seed: int,
+                 file_label: str | None = None) -> Path:
+    """Where the model trained clean on ``dataset`` with ``recipe`` and ``seed`` is
+    cached: the key of that configuration, in a file named after the model and
+    ``file_label`` (default: the dataset's name)."""
+    key = config_key({"model": model_name, "params": params, "dataset": dataset.fingerprint(),
+                      "recipe": asdict(recipe), "seed": seed})
+    return cache_dir("models") / f"{model_name}-{file_label or dataset.name}-{key}.safetensors"
+
+
+def train_cached(model: tuple[str, dict[str, Any]], dataset: tuple[str, dict[str, Any]], ctx: RunContext,
+                 profile: str = "default", output: str | None = None, force: bool = False) -> dict:
+    """Train (or reuse) the model ``(name, params)`` on the dataset ``(name, params)``
+    with the recipe ``profile`` and ``ctx``'s seed; returns path and card."""
+    (model_name, model_params), (dataset_name, dataset_params) = model, dataset
+    data = build("dataset", dataset_name, dataset_params)
+    net = build_model(model_name, model_params, weights="random", device=ctx.device, seed=ctx.seed)
+    recipe = net.recipe(profile)
+    path = Path(output) if output else trained_path(model_name, net.params, data, recipe, ctx.seed, dataset_name)
+    if path.exists() and card_path(path).exists() and not force:
+        return {"path": path, "card": json.loads(card_path(path).read_text()), "cached": True}
+    card = train_and_save(net, data, recipe, path, ctx)
+    return {"path": path, "card": card, "cached": False}

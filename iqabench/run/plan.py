@@ -1,0 +1,75 @@
+"""From the cells a user asked for to the cells a run does.
+
+Every name and parameter is resolved before any work starts
+(:func:`validate`), ``*`` stands for every attack whose experiment kind is
+in the wildcard and that suits the model (:func:`wildcard_attacks`), and
+every defended cell brings its like-for-like baseline (:func:`with_baselines`).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, replace
+
+from ..artifacts import canonical_json
+from ..contracts import CellSpec
+from ..errors import IQABenchError
+from ..params import resolve_params
+from ..registry import NO_DEFENSE, baseline_of, build_attack, build_defense, lookup, registry
+
+
+def wildcard_attacks(model_name: str) -> list[str]:
+    """Every registered attack that suits ``model_name`` and whose experiment
+    kind is in the wildcard (``Experiment.in_wildcard``: adversarial and
+    universal attacks; a backdoor trains models of its own)."""
+    model_cls = lookup("model", model_name).obj
+    kinds = {name for name, entry in registry("experiment").items() if getattr(entry.obj, "in_wildcard", False)}
+    return [
+        name for name, entry in sorted(registry("attack").items())
+        if getattr(entry.obj, "kind", "adversarial") in kinds and entry.obj.suits(model_cls)
+    ]
+
+
+def experiment_kind(attack, name: str):
+    """The registered experiment class that drives ``attack`` (registered as ``name``)."""
+    experiments = registry("experiment")
+    if attack.kind not in experiments:
+        raise IQABenchError(f"attack {name!r} is a {attack.kind} attack, which `iqabench run` cannot drive yet "
+                            f"(no experiment of that kind is registered: {', '.join(sorted(experiments))})")
+    return experiments[attack.kind].obj
+
+
+def validate(cells: list[CellSpec]) -> None:
+    """Resolve every name and parameter before any work starts."""
+    for spec in cells:
+        lookup("model", spec.model)
+        lookup("dataset", spec.dataset)
+        experiment_kind(build_attack(spec.attack, spec.attack_params), spec.attack)
+        resolve_params(lookup("model", spec.model).obj, spec.model_params, f"model {spec.model!r}")
+        resolve_params(lookup("dataset", spec.dataset).obj, spec.dataset_params, f"dataset {spec.dataset!r}")
+        if spec.defense != NO_DEFENSE:
+            build_defense(spec.defense, spec.defense_params)
+
+
+def with_baselines(cells: list[CellSpec]) -> list[CellSpec]:
+    """``cells`` plus the like-for-like baseline of every defended cell, each once.
+
+    A defended row is only comparable with the same model made the same way
+    without the defence (:func:`iqabench.registry.baseline_of`: NT with
+    ``lam = 0`` and its own recipe and seed; the undefended start model for a
+    post-training defence), so the baseline runs wherever its defence runs.
+    A missing baseline is inserted just before the first cell that needs it.
+    """
+    def identity(spec: CellSpec) -> str:
+        params = {} if spec.defense == NO_DEFENSE else build_defense(spec.defense, spec.defense_params).params
+        return canonical_json({**asdict(spec), "defense_params": params})
+
+    seen = {identity(c) for c in cells}
+    out: list[CellSpec] = []
+    for spec in cells:
+        if spec.defense != NO_DEFENSE:
+            base = baseline_of(spec.defense, spec.defense_params)
+            twin = replace(spec, defense=base["name"], defense_params=base["params"])
+            if identity(twin) not in seen:
+                seen.add(identity(twin))
+                out.append(twin)
+        out.append(spec)
+    return out

@@ -1,0 +1,98 @@
+"""The runner: plans, executes and stores the cells of a run; never recomputes.
+
+For each cell the runner builds the attack, asks the experiment registered
+for its kind (``register_experiments``; :mod:`iqabench.contracts.experiments`)
+to plan the store cells it yields, and for each of them: records it in the
+manifest, skips it if it is finished (``--force`` recomputes), stores each
+batch of rows the experiment evaluates as it comes (a killed run resumes
+after the last one), and stores the summary.  It holds no experiment-specific
+code and imports no experiment.
+
+A cell's key is the hash of its resolved configuration (model with its
+weights, dataset with its content fingerprint, split and image limit, attack
+with all parameters, seed, batch size).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from ..artifacts import write_json
+from ..contracts import CellSpec, Experiment, PlannedCell, RunContext
+from ..errors import IQABenchError
+from ..progress import console, progress
+from ..registry import build_attack, notify_result
+from .manifest import build_manifest, new_run_id
+from .plan import experiment_kind, validate, with_baselines
+from .store import Store
+
+
+def resolve_device(device: str) -> str:
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise IQABenchError(f"--device {device}: CUDA is not available on this machine")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise IQABenchError(f"--device {device!r}: expected cpu or cuda[:N]")
+    return device
+
+
+def open_run(store: str | Path, device: str = "cpu", force: bool = False, progress: bool = True) -> RunContext:
+    """The context of a run that writes to the results store at ``store``."""
+    return RunContext(device=resolve_device(device), progress=progress, force=force, store=Store(store))
+
+
+class Runner:
+    """Runs cells in ``ctx`` (its ``store`` receives the results); ``baselines``:
+    add each defended cell's like-for-like baseline (:func:`.plan.with_baselines`)."""
+
+    def __init__(self, ctx: RunContext, baselines: bool = True):
+        self.ctx = ctx
+        self.baselines = baselines
+        self._experiments: dict[type, Experiment] = {}
+
+    @property
+    def store(self) -> Store:
+        return self.ctx.store
+
+    def run(self, cells: list[CellSpec]) -> list[dict]:
+        """Run every cell; returns one summary per evaluated store cell (a
+        universal attack yields one per amplitude, a backdoor two)."""
+        validate(cells)
+        if self.baselines:
+            cells = with_baselines(cells)
+        run_id = new_run_id()
+        manifest = build_manifest(run_id, self.ctx.device, sorted({c.seed for c in cells}))
+        summaries: list[dict] = []
+        try:
+            with progress(self.ctx.progress) as bar:
+                ctx = replace(self.ctx, bar=bar)
+                for spec in cells:
+                    summaries.extend(self.run_cell(spec, ctx.for_cell(spec), run_id, manifest))
+        finally:
+            write_json(self.store.path.parent / "manifests" / f"{run_id}.json", manifest)
+            self.store.add_run(run_id, manifest)
+        return summaries
+
+    def run_cell(self, spec: CellSpec, ctx: RunContext, run_id: str, manifest: dict) -> list[dict]:
+        attack = build_attack(spec.attack, spec.attack_params)
+        kind = experiment_kind(attack, spec.attack)
+        experiment = self._experiments.setdefault(kind, kind())
+        return [self.execute(experiment, cell, ctx, run_id, manifest) for cell in experiment.plan(spec, attack, ctx)]
+
+    def execute(self, experiment: Experiment, cell: PlannedCell, ctx: RunContext, run_id: str, manifest: dict) -> dict:
+        """Evaluate and store one planned cell, resuming from the store."""
+        store, key = self.store, cell.key
+        manifest["cells"].append({"key": key, "config": cell.config, **cell.manifest})
+        if store.cell_status(key) == "done" and not ctx.force:
+            console.print(f"[dim]skip {cell.label} (finished earlier, cell {key}; --force recomputes)[/dim]")
+            return store.cells_by_key(key)["summary"]
+        if ctx.force:
+            store.reset_cell(key)
+        store.start_cell(key, cell.kind, cell.config, run_id)
+        for batch, rows in experiment.evaluate(cell, ctx, store.done_batches(key)):
+            store.add_batch(key, batch, rows)
+        store.finish_cell(key, experiment.summarise(cell, store.images(key), ctx))
+        summary = store.cells_by_key(key)["summary"]  # the stored form, as a rerun returns it
+        notify_result({"key": key, "config": cell.config, "summary": summary})
+        return summary
