@@ -66,6 +66,8 @@ class Registered:
 _manager: pluggy.PluginManager | None = None
 _infos: dict[str, PluginInfo] = {}
 _registries: dict[str, dict[str, Registered]] = {}
+#: third-party plugins the switches left out -> the variable that did
+_skipped: dict[str, str] = {}
 
 
 def _canonical(dist_name: str) -> str:
@@ -79,18 +81,33 @@ def _own_version() -> str:
         return "?"
 
 
-def _selected(ep_name: str, builtin: bool) -> bool:
-    if builtin:
-        return True
-    disabled = os.environ.get(DISABLE_ENV, "").strip()
-    if disabled in ("1", "true", "yes", "all"):
-        return False
-    if ep_name in {n.strip() for n in disabled.split(",") if n.strip()}:
-        return False
-    only = os.environ.get(LOAD_ENV, "").strip()
-    if only:
-        return ep_name in {n.strip() for n in only.split(",")}
-    return True
+def _names(variable: str) -> list[str]:
+    return [n.strip() for n in os.environ.get(variable, "").split(",") if n.strip()]
+
+
+def _switched_off(third_party: list[str], builtin: list[str]) -> dict[str, str]:
+    """The third-party plugins ``IQABENCH_DISABLE_PLUGINS`` / ``IQABENCH_LOAD_PLUGINS``
+    leave out, each with the variable that does.  A name in either that is not
+    an installed third-party plugin is an error: a typo must not silently load
+    (or skip) the wrong plugins."""
+    disable_all = os.environ.get(DISABLE_ENV, "").strip().lower() in ("1", "true", "yes", "all")
+    disabled, only = ([] if disable_all else _names(DISABLE_ENV)), _names(LOAD_ENV)
+    for variable, names in ((DISABLE_ENV, disabled), (LOAD_ENV, only)):
+        for name in names:
+            if name in builtin:
+                raise PluginError(f"{variable} names {name!r}: {name!r} is built in and always loaded")
+            if name not in third_party:
+                close = difflib.get_close_matches(name, third_party, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise PluginError(f"{variable} names {name!r}, which is not an installed third-party plugin{hint} "
+                                  f"(installed: {', '.join(sorted(third_party)) or 'none'})")
+    off = {}
+    for name in third_party:
+        if disable_all or name in disabled:
+            off[name] = DISABLE_ENV
+        elif only and name not in only:
+            off[name] = LOAD_ENV
+    return off
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
@@ -103,11 +120,14 @@ def get_plugin_manager() -> pluggy.PluginManager:
     for name, module in CORE_PLUGINS.items():
         pm.register(importlib.import_module(module), name=name)
         _infos[name] = PluginInfo(name, BUILTIN_DISTRIBUTION, _own_version(), True)
-    for ep in md.entry_points(group=ENTRY_POINT_GROUP):
+    entry_points = [(ep, ep.dist.metadata["Name"] if ep.dist is not None else "?")
+                    for ep in md.entry_points(group=ENTRY_POINT_GROUP)]
+    builtin = [ep.name for ep, dist_name in entry_points if _canonical(dist_name) == BUILTIN_DISTRIBUTION]
+    _skipped.clear()
+    _skipped.update(_switched_off([ep.name for ep, _ in entry_points if ep.name not in builtin], builtin))
+    for ep, dist_name in entry_points:
         dist = ep.dist
-        dist_name = dist.metadata["Name"] if dist is not None else "?"
-        builtin = _canonical(dist_name) == BUILTIN_DISTRIBUTION
-        if not _selected(ep.name, builtin) or pm.has_plugin(ep.name):
+        if ep.name in _skipped or pm.has_plugin(ep.name):
             continue
         try:
             module = ep.load()
@@ -117,9 +137,8 @@ def get_plugin_manager() -> pluggy.PluginManager:
                 f"{type(exc).__name__}: {exc}; set {DISABLE_ENV}={ep.name} to skip it"
             ) from exc
         pm.register(module, name=ep.name)
-        _infos[ep.name] = PluginInfo(
-            ep.name, dist_name, dist.version if dist is not None else "?", builtin
-        )
+        _infos[ep.name] = PluginInfo(ep.name, dist_name, dist.version if dist is not None else "?",
+                                     ep.name in builtin)
     _manager = pm
     return pm
 
@@ -190,7 +209,18 @@ def lookup(kind: str, name: str) -> Registered:
     close = difflib.get_close_matches(name, list(entries), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     known = ", ".join(sorted(entries)) or "none"
-    raise UnknownNameError(f"unknown {kind} {name!r}{hint} (registered: {known})")
+    raise UnknownNameError(f"unknown {kind} {name!r}{hint} (registered: {known}){_skipped_note()}")
+
+
+def _skipped_note() -> str:
+    """Why a name may be missing: the third-party plugins the switches left out."""
+    by_variable: dict[str, list[str]] = {}
+    for name, variable in sorted(_skipped.items()):
+        by_variable.setdefault(variable, []).append(name)
+    notes = [f"{DISABLE_ENV} switched off the third-party plugins: {', '.join(names)}" if variable == DISABLE_ENV
+             else f"{LOAD_ENV} left out the third-party plugins: {', '.join(names)}"
+             for variable, names in by_variable.items()]
+    return "".join(f"; {note}" for note in notes)
 
 
 def suites() -> dict[str, tuple[str, str, str]]:
@@ -210,17 +240,19 @@ def suites() -> dict[str, tuple[str, str, str]]:
     return found
 
 
-def registered_by(plugin: str) -> dict[str, list[str]]:
-    """What one plugin registered, by kind (for ``iqabench plugins``)."""
-    out: dict[str, list[str]] = {}
+def described_by(plugin: str) -> dict[str, dict[str, str]]:
+    """What one plugin registered, by kind and name, with each one-line description
+    (for ``iqabench plugins``)."""
+    out: dict[str, dict[str, str]] = {}
     for kind in KINDS:
-        names = [r.name for r in registry(kind).values() if r.plugin == plugin]
-        if names:
-            out[kind] = sorted(names)
-    suite_names = [n for n, (_, _, p) in suites().items() if p == plugin]
-    if suite_names:
-        out["suite"] = sorted(suite_names)
+        found = {r.name: r.description for r in registry(kind).values() if r.plugin == plugin}
+        if found:
+            out[kind] = dict(sorted(found.items()))
+    found = {n: description for n, (_, description, p) in suites().items() if p == plugin}
+    if found:
+        out["suite"] = dict(sorted(found.items()))
     return out
+
 
 
 def notify_result(record: dict) -> None:

@@ -103,7 +103,7 @@ def test_image_smaller_than_the_model_minimum(invoke, tmp_path):
     root = _folder(tmp_path, {"tiny.png": _good(size=16)})
     result = _run(invoke, tmp_path, "--dataset", "folder", "--dataset-param", f"root={root}", "--attack", "fgsm",
                   "--dataset-param", "test_ratio=1.0")
-    _one_line_error(result, "tiny.png", "smaller than model 'cnniqa'")
+    _one_line_error(result, "tiny.png", "smaller than the minimum input 32x32 of model 'cnniqa'")
 
 
 class NaNPlugin:

@@ -83,34 +83,61 @@ def leaderboard(store, output) -> None:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def plugins(as_json) -> None:
-    """List installed plugins, their versions and what each registered."""
-    from ..registry import plugin_infos, registered_by
+    """List installed plugins, their versions and what each registered, with descriptions."""
+    from ..registry import described_by, plugin_infos
 
     out = []
     for name, info in sorted(plugin_infos().items(), key=lambda kv: (not kv[1].builtin, kv[0])):
+        described = described_by(name)
         out.append({"name": name, "distribution": info.distribution, "version": info.version,
-                    "builtin": info.builtin, "registered": registered_by(name)})
+                    "builtin": info.builtin, "registered": {kind: list(d) for kind, d in described.items()},
+                    "descriptions": described})
     if as_json:
         click.echo(json.dumps(out, indent=2))
         return
     for p in out:
         origin = "built-in" if p["builtin"] else "third-party"
         click.echo(f"{p['name']} ({p['distribution']} {p['version']}, {origin})")
-        for kind, names in p["registered"].items():
-            click.echo(f"  {kind}: {', '.join(names)}")
+        for kind, described in p["descriptions"].items():
+            click.echo(f"  {kind}:")
+            for component, description in described.items():
+                click.echo(f"    {component}: {description}" if description else f"    {component}")
 
 
 @cli.command()
 @click.argument("kind", type=click.Choice(["model", "dataset", "attack", "trigger", "defense"]))
 @click.argument("name")
 def describe(kind, name) -> None:
-    """Show a component's description and typed parameters with defaults."""
+    """Show a component's description and typed parameters with defaults (a model's
+    orientation, weights and fixed score range too)."""
     from ..params import param_specs
     from ..registry import lookup
 
     entry = lookup(kind, name)
     click.echo(f"{kind} {name} (plugin {entry.plugin}): {entry.description}")
+    if kind == "model":
+        for line in _model_facts(name, entry.obj):
+            click.echo(f"  {line}")
     for spec in param_specs(entry.obj).values():
         default = "required" if spec.required else repr(spec.default)
         flag = {"model": "--model-param", "dataset": "--dataset-param", "defense": "--defense-param"}.get(kind, "--param")
         click.echo(f"  {flag} {spec.name}: {spec.type_name()} = {default}")
+
+
+def _model_facts(name: str, cls) -> list[str]:
+    """Orientation, weights and score range of model ``name`` with its default
+    weights (built on the CPU: the card and the model say them)."""
+    from ..models.build import build_model
+
+    facts = [f"lower_better: {cls.lower_better}"]
+    try:
+        model = build_model(name)
+    except IQABenchError as exc:
+        return [*facts, f"weights and score range: known once built ({exc})"]
+    if model.score_range is None:
+        source = "none fixed: measured once per dataset on first use, then cached"
+    else:
+        low, high = model.score_range
+        origin = "its model card" if (model.card or {}).get("score_range") else "set by the model"
+        source = f"{low:g}..{high:g} ({origin})"
+    return [*facts, f"weights: {model.weights}", f"score range: {source}"]

@@ -17,24 +17,30 @@ def dataset_params(pairs: tuple[str, ...], data_root: str | None) -> dict[str, s
     return params
 
 
-def parse_defense_params(pairs: dict[str, Any], defenses: list[str]) -> dict[str, dict[str, Any]]:
-    """``{"nt.lam": 0, "rate": 0.4}`` -> per-defence parameters.
+def targeted_params(pairs: dict[str, Any], names: list[str], option: str, what: str,
+                    among: str) -> dict[str, dict[str, Any]]:
+    """``{"nt.lam": 0, "rate": 0.4}`` -> parameters per component of ``names``.
 
-    ``NAME.KEY`` targets one defence; a bare ``KEY`` goes to every listed
-    defence except ``none`` (each must then have it).
+    ``NAME.KEY`` targets one component (``--param ifgsm.iters=5``: another
+    listed attack need not have ``iters``); a bare ``KEY`` goes to every listed
+    one (each must then have it).  ``what`` (``"attack"``) and ``among``
+    (``"--defense nt, prune"``) name the components and their list in errors.
     """
-    real = [d for d in defenses if d != NO_DEFENSE]
-    out: dict[str, dict[str, Any]] = {d: {} for d in defenses}
+    out: dict[str, dict[str, Any]] = {name: {} for name in names}
     for key, value in pairs.items():
-        if "." in key:
-            name, param = key.split(".", 1)
-            if name not in real:
-                raise ParameterError(f"--defense-param {key}={value}: defence {name!r} is not among "
-                                     f"--defense {', '.join(real) or NO_DEFENSE}")
-            out[name][param] = value
-        else:
-            if not real:
-                raise ParameterError(f"--defense-param {key}={value} given without a --defense")
-            for name in real:
-                out[name][key] = value
+        name, _, param = key.rpartition(".")
+        if name and name not in out:
+            raise ParameterError(f"{option} {key}={value}: {what} {name!r} is not among {among}")
+        if not out:
+            raise ParameterError(f"{option} {key}={value} given without {among}")
+        for target in [name] if name else list(out):
+            out[target][param] = value
     return out
+
+
+def defense_params(pairs: dict[str, Any], defenses: list[str]) -> dict[str, dict[str, Any]]:
+    """``--defense-param`` pairs per listed defence (``none`` takes none)."""
+    real = [d for d in defenses if d != NO_DEFENSE]
+    out = targeted_params(pairs, real, "--defense-param", "defence",
+                          f"--defense {', '.join(real)}" if real else "a --defense")
+    return {d: out.get(d, {}) for d in defenses}

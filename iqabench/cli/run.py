@@ -30,6 +30,7 @@ class RunOptions:
     device: str
     batch_size: int
     limit: int
+    train_limit: int
     suite: str | None
     force: bool
     store: str
@@ -43,8 +44,11 @@ class RunOptions:
 @cli.command()
 @click.option("--model", "-m", "models", multiple=True, help="Model name (repeatable).")
 @click.option("--dataset", "-d", "datasets", multiple=True, help="Dataset name (repeatable).")
-@click.option("--attack", "-a", "attacks", multiple=True, help="Attack name (repeatable; '*' = every adversarial attack).")
-@click.option("--param", "-p", "params", multiple=True, metavar="KEY=VALUE", help="Attack parameter, e.g. eps=8/255.")
+@click.option("--attack", "-a", "attacks", multiple=True,
+              help="Attack name (repeatable; '*' = every registered adversarial and universal attack that suits the "
+                   "model -- the universal ones train on --train-limit images of the train split).")
+@click.option("--param", "-p", "params", multiple=True, metavar="[NAME.]KEY=VALUE",
+              help="Attack parameter, e.g. eps=8/255 (bare KEY: every listed attack; ifgsm.iters=5: one).")
 @click.option("--model-param", multiple=True, metavar="KEY=VALUE", help="Model parameter.")
 @click.option("--dataset-param", multiple=True, metavar="KEY=VALUE", help="Dataset parameter.")
 @click.option("--defense", "defenses", multiple=True, help="Defence name (repeatable; 'none' = undefended).")
@@ -56,7 +60,10 @@ class RunOptions:
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
 @click.option("--batch-size", type=int, default=16, show_default=True, help="Images per attacked batch.")
-@click.option("--limit", type=int, default=0, help="Attack N images of the split, a seeded sample stratified by content and distortion (0: all).")
+@click.option("--limit", type=int, default=0,
+              help="Attack N images of the split, a seeded sample stratified by content and distortion (0: all).")
+@click.option("--train-limit", type=int, default=0,
+              help="Train universal attacks on N images of the train split, sampled as --limit (0: all).")
 @click.option("--suite", help="Suite TOML file, or the name of a registered suite.")
 @click.option("--force", is_flag=True, help="Recompute cells that are already finished.")
 @click.option("--store", default=DEFAULT_STORE, show_default=True, envvar="IQABENCH_STORE", help="Results database.")
@@ -98,9 +105,9 @@ def requested_cells(opts: RunOptions) -> tuple[list, str | None]:
     """The cells of the suite named by ``--suite`` (or of the default suite) with
     its text, or the cells the options name (and None)."""
     from ..params import parse_assignments
-    from ..run.plan import wildcard_attacks
+    from ..run.plan import validate_cell, wildcard_attacks
     from ..run.suite import expand, load_suite
-    from .params import dataset_params, parse_defense_params
+    from .params import dataset_params, defense_params, targeted_params
 
     if opts.suite and (opts.models or opts.attacks or opts.datasets or opts.params or opts.defenses
                        or opts.defense_param):
@@ -110,19 +117,22 @@ def requested_cells(opts: RunOptions) -> tuple[list, str | None]:
         raise IQABenchError("--defense-param needs a --defense")
     if opts.suite or not (opts.models or opts.attacks or opts.datasets or opts.defenses):
         data, text = load_suite(opts.suite or "default")
-        return expand(data, opts.suite or "suite 'default'", wildcard_attacks), text
+        return expand(data, opts.suite or "suite 'default'", wildcard_attacks, validate_cell), text
     defaults, _ = load_suite("default")
     data = {"models": list(opts.models or tuple(defaults["models"])[:1]),
             "datasets": list(opts.datasets or tuple(defaults["datasets"])[:1]),
             "attacks": list(opts.attacks or ("*",)), "seeds": [opts.seed], "split": opts.split,
             "batch_size": opts.batch_size, "weights": opts.weights, "limit": opts.limit,
+            "train_limit": opts.train_limit,
             "defenses": list(dict.fromkeys(opts.defenses)) or ["none"]}
     cells = expand(data, "command line", wildcard_attacks)
-    ap, mp = parse_assignments(opts.params), parse_assignments(opts.model_param)
-    dp = dataset_params(opts.dataset_param, opts.data_root)
-    fp = parse_defense_params(parse_assignments(opts.defense_param), data["defenses"])
+    attacks = list(dict.fromkeys(c.attack for c in cells))
+    ap = targeted_params(parse_assignments(opts.params), attacks, "--param", "attack",
+                         f"the attacks of this run ({', '.join(attacks)})")
+    mp, dp = parse_assignments(opts.model_param), dataset_params(opts.dataset_param, opts.data_root)
+    fp = defense_params(parse_assignments(opts.defense_param), data["defenses"])
     for c in cells:
-        c.attack_params, c.model_params, c.dataset_params = dict(ap), dict(mp), dict(dp)
+        c.attack_params, c.model_params, c.dataset_params = dict(ap[c.attack]), dict(mp), dict(dp)
         c.defense_params = dict(fp[c.defense])
     return cells, None
 

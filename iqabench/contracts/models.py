@@ -45,9 +45,11 @@ class IQAModel(nn.Module):
     """A no-reference IQA model: RGB in [0,1], Bx3xHxW -> one score per image.
 
     Subclasses set ``name``, ``lower_better`` and implement ``forward``.  The
-    harness attaches provenance after loading: ``weights`` ("random-init",
-    "pretrained:<file>", ...) and ``score_range``, the model's FIXED clean
-    score range used to normalise every robustness score.
+    harness records after loading where the weights came from -- ``weights``:
+    "<file> (sha256:<digest>)", "random-init (seed N)" or the model's
+    ``provenance`` -- and ``score_range``, the model's FIXED clean score range
+    used to normalise every robustness score (set it in ``__init__`` when it
+    is known, e.g. an analytic score on a fixed scale; a model card's wins).
     """
 
     name: ClassVar[str] = ""
@@ -55,6 +57,10 @@ class IQAModel(nn.Module):
     lower_better: ClassVar[bool] = False
     #: smallest input side the model accepts
     min_size: ClassVar[int] = 32
+    #: what an analytic model without learned weights is (e.g. "analytic (mean
+    #: luma gradient)"): recorded as its weights -- in cell keys, manifests and
+    #: the board -- instead of "random-init (seed N)" when no weights file is loaded
+    provenance: ClassVar[str] = ""
 
     def __init__(self) -> None:
         super().__init__()
@@ -188,9 +194,8 @@ class IQAModel(nn.Module):
         """Refuse an image smaller than the model's input, naming it (``where``)."""
         h, w = img.shape[-2:]
         if min(h, w) < self.min_size:
-            raise DatasetError(
-                f"{where} is {w}x{h}, smaller than model {self.name!r}'s minimum input {self.min_size}x{self.min_size}"
-            )
+            raise DatasetError(f"{where} is {w}x{h}, smaller than the minimum input "
+                               f"{self.min_size}x{self.min_size} of model {self.name!r}")
 
     def check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != 3:

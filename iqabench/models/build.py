@@ -3,7 +3,8 @@
 Weights come from (in this order of preference for ``weights="default"``)
 the model's own local pretrained file, else random initialisation -- which
 is recorded as ``"random-init"`` in every manifest and leaderboard row, so a
-number from an untrained network is never mistaken for a real one.
+number from an untrained network is never mistaken for a real one (an
+analytic model without weights declares its ``provenance`` instead).
 """
 from __future__ import annotations
 
@@ -64,8 +65,8 @@ def build_model(
             model.card = json.loads(card.read_text())
             if model.card.get("score_range"):
                 model.score_range = tuple(float(v) for v in model.card["score_range"])
-    else:
-        model.weights = f"random-init (seed {seed})"
+    else:  # an analytic model says what it is; anything else is an untrained network
+        model.weights = model.provenance or f"random-init (seed {seed})"
     return model.to(device).eval()
 
 

@@ -37,16 +37,21 @@ def experiment_kind(attack, name: str):
     return experiments[attack.kind].obj
 
 
+def validate_cell(spec: CellSpec) -> None:
+    """Resolve every name and parameter of one cell (errors name the culprit)."""
+    lookup("model", spec.model)
+    lookup("dataset", spec.dataset)
+    experiment_kind(build_attack(spec.attack, spec.attack_params), spec.attack)
+    resolve_params(lookup("model", spec.model).obj, spec.model_params, f"model {spec.model!r}")
+    resolve_params(lookup("dataset", spec.dataset).obj, spec.dataset_params, f"dataset {spec.dataset!r}")
+    if spec.defense != NO_DEFENSE:
+        build_defense(spec.defense, spec.defense_params)
+
+
 def validate(cells: list[CellSpec]) -> None:
     """Resolve every name and parameter before any work starts."""
     for spec in cells:
-        lookup("model", spec.model)
-        lookup("dataset", spec.dataset)
-        experiment_kind(build_attack(spec.attack, spec.attack_params), spec.attack)
-        resolve_params(lookup("model", spec.model).obj, spec.model_params, f"model {spec.model!r}")
-        resolve_params(lookup("dataset", spec.dataset).obj, spec.dataset_params, f"dataset {spec.dataset!r}")
-        if spec.defense != NO_DEFENSE:
-            build_defense(spec.defense, spec.defense_params)
+        validate_cell(spec)
 
 
 def with_baselines(cells: list[CellSpec]) -> list[CellSpec]:

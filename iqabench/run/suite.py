@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from ..contracts import CellSpec
-from ..errors import SuiteError
+from ..errors import IQABenchError, SuiteError
 
 LIST_KEYS = ("models", "datasets", "attacks", "seeds", "defenses")
 SCALAR_KEYS = ("name", "description", "split", "batch_size", "weights", "limit", "train_limit")
@@ -90,19 +90,21 @@ def load_suite(path_or_name: str) -> tuple[dict, str]:
     return load_suite_text(text, f"suite {path_or_name!r}"), text
 
 
-def expand(data: dict, where: str, attack_filter=None, _including: tuple[str, ...] = ()) -> list[CellSpec]:
+def expand(data: dict, where: str, attack_filter=None, check=None, _including: tuple[str, ...] = ()) -> list[CellSpec]:
     """All cells of a suite, its included suites' first, each distinct cell once.
     ``attack_filter(model_name)`` lists the attacks that ``"*"`` stands for
-    (the runner asks the registry)."""
+    (the runner asks the registry); ``check(cell)`` validates each cell's names
+    and parameters (:func:`iqabench.run.plan.validate_cell`), its error then
+    naming the suite file and grid the cell comes from."""
     cells: list[CellSpec] = []
     for name in _as_list(data.get("include", []), "include", where) if "include" in data else []:
         if name in _including:
             raise SuiteError(f"{where}: suite {name!r} includes itself ({' -> '.join((*_including, name))})")
         sub, _ = load_suite(str(name))
-        cells += expand(sub, f"suite {name!r} (included by {where})", attack_filter, (*_including, str(name)))
+        cells += expand(sub, f"suite {name!r} (included by {where})", attack_filter, check, (*_including, str(name)))
     if "include" in data and not ({"models", "attacks", "datasets"} & set(data) or data.get("grid")):
         return _distinct(cells)  # a suite made only of other suites
-    return _distinct(cells + _own_cells(data, where, attack_filter))
+    return _distinct(cells + _own_cells(data, where, attack_filter, check))
 
 
 def _distinct(cells: list[CellSpec]) -> list[CellSpec]:
@@ -116,11 +118,12 @@ def _distinct(cells: list[CellSpec]) -> list[CellSpec]:
     return out
 
 
-def _own_cells(data: dict, where: str, attack_filter=None) -> list[CellSpec]:
+def _own_cells(data: dict, where: str, attack_filter=None, check=None) -> list[CellSpec]:
     grids = data.get("grid") or [{}]
     base = {k: v for k, v in data.items() if k not in ("grid", "include")}
     cells: list[CellSpec] = []
     for i, grid in enumerate(grids):
+        first = len(cells)
         gwhere = f"{where} [[grid]] #{i + 1}" if data.get("grid") else where
         _check_keys(grid, gwhere, KEYS)
         merged = {**base, **grid}
@@ -164,4 +167,9 @@ def _own_cells(data: dict, where: str, attack_filter=None) -> list[CellSpec]:
                     close = difflib.get_close_matches(name, sorted(used[table]), n=1)
                     hint = f" (did you mean {close[0]!r}?)" if close else ""
                     raise SuiteError(f"{gwhere}: [{table}.{name}] names nothing in the suite{hint}")
+        for cell in cells[first:] if check is not None else ():
+            try:
+                check(cell)
+            except IQABenchError as exc:  # a typo in a [params.X] table: name the file
+                raise SuiteError(f"{gwhere}: {exc}") from None
     return cells
