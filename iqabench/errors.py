@@ -50,7 +50,7 @@ class NonFiniteError(ModelError):
     Raised by :func:`iqabench.gradients.input_grad` (every gradient attack goes
     through it) with the positions of the offending images in the batch it was
     given and the attack's gradient step (1-based; ``None`` outside
-    :func:`iqabench.gradients.counting_steps`).  The runner re-raises it with
+    :func:`iqabench.gradients.counting_steps`).  The evasion experiment re-raises it with
     the images' dataset names (:meth:`named`).  Left alone, ``sign(NaN) = 0``
     would freeze such an image and the scores would count it as "left
     unchanged"; a benchmark must not publish that silently.

@@ -7,8 +7,8 @@ of a lower-is-better model is handled here once, not by each attack.
 Every gradient is checked: a NaN or infinite objective or gradient raises
 :class:`~iqabench.errors.NonFiniteError` naming the images' batch positions
 and the step -- the number of this gradient evaluation within the current
-attack call (1-based), counted inside :func:`counting_steps` (the runner
-wraps each ``perturb`` call in it).  For attacks that take one gradient per
+attack call (1-based), counted inside :func:`counting_steps` (the evasion
+experiments wrap each ``perturb`` call in it).  For attacks that take one gradient per
 iteration the step is the iteration.
 """
 from __future__ import annotations

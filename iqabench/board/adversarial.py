@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..artifacts import atomic_write_bytes
 from ..run.store import Store
 from .labels import baseline_label, defense_label, non_default
+from .output import section, write_csv
 
 #: the experiment kinds whose cells are rows of this table
 KINDS = ("adversarial", "universal")
@@ -117,7 +117,5 @@ def to_markdown(df: pd.DataFrame) -> str:
 
 def render_adversarial(table: pd.DataFrame, out: Path) -> tuple[str, list[Path]]:
     """Writes ``adversarial.csv`` (always, so a reader sees an empty board as such); returns the section."""
-    path = out / "adversarial.csv"
-    atomic_write_bytes(path, table.to_csv(index=False).encode())
-    md = "\n## Adversarial attacks\n\n" + (to_markdown(table) if len(table) else "_no finished cells_") + "\n"
-    return md, [path]
+    path = write_csv(table, out / "adversarial.csv")
+    return section("## Adversarial attacks\n", to_markdown(table) if len(table) else "_no finished cells_"), [path]

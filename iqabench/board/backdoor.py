@@ -24,11 +24,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..artifacts import atomic_write_bytes
 from ..errors import IQABenchError
 from ..registry import build_attack
 from ..run.store import Store
-from .figures import pyplot, safe_name, save_png
+from .output import pyplot, safe_name, save_png, section, write_csv
 
 METRICS = ("plcc", "srocc", "rmse", "mmae", "mmra", "psnr")
 MODES = {"poison": "P", "clean": "C"}
@@ -195,7 +194,5 @@ def render_backdoor(store: Store, out: Path) -> tuple[str, list[Path]]:
     df = backdoor_table(store)
     if not len(df):
         return "", []
-    csv_path = out / "backdoor.csv"
-    atomic_write_bytes(csv_path, df.to_csv(index=False).encode())
-    return "\n" + INTRO + "\n" + to_markdown(df) + "\n", [csv_path, *plot_cells(store, out / "backdoor")]
+    return section(INTRO, to_markdown(df)), [write_csv(df, out / "backdoor.csv"), *plot_cells(store, out / "backdoor")]
 

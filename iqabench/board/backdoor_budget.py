@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..artifacts import atomic_write_bytes, config_key
+from ..artifacts import config_key
 from ..run.store import Store
 from .backdoor import BUDGET, MODES, format_metric, budget_setting, undefended_cells
-from .figures import pyplot, safe_name, save_png
+from .output import pyplot, safe_name, save_png, section, write_csv
 
 #: what one curve holds fixed (besides the budget)
 EXPERIMENT = ["model", "dataset", "attack", "trigger", "mode", "recipe", "seed", "n_triggered", "setting", "pgd_iters"]
@@ -110,12 +110,10 @@ Curves of mMRA and benign SROCC against eps, one line per ratio:
 """
 
 
-def render_backdoor_budget(store: Store, out_dir: str | Path) -> tuple[str, list[Path]]:
+def render_backdoor_budget(store: Store, out: Path) -> tuple[str, list[Path]]:
     """Writes ``backdoor_budget.csv`` and the budget curves; returns the Markdown section."""
-    out = Path(out_dir)
     df = budget_table(store)
     if not len(df):
         return "", []
-    csv_path = out / "backdoor_budget.csv"
-    atomic_write_bytes(csv_path, df.to_csv(index=False).encode())
-    return "\n" + INTRO + "\n" + to_markdown(df) + "\n", [csv_path, *plot_budget(df, out / "backdoor")]
+    return section(INTRO, to_markdown(df)), [write_csv(df, out / "backdoor_budget.csv"),
+                                             *plot_budget(df, out / "backdoor")]

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..artifacts import atomic_write_bytes, config_key
+from ..artifacts import config_key
 from ..run.store import Store
 from .backdoor import LABELS, MODES, format_metric
-from .figures import pyplot, safe_name, save_png
+from .output import pyplot, safe_name, save_png, section, write_csv
 from .labels import defense_label
 
 EXPERIMENT = ["model", "dataset", "attack", "trigger", "mode", "recipe", "seed", "n_triggered"]
@@ -122,13 +122,10 @@ fine-tuning dotted): `backdoor/*-pruning-*.png`.
 """
 
 
-def render_backdoor_defenses(store: Store, out_dir: str | Path) -> tuple[str, list[Path]]:
+def render_backdoor_defenses(store: Store, out: Path) -> tuple[str, list[Path]]:
     """Writes ``backdoor_defenses.csv`` and the pruning curves; returns the Markdown section."""
-    out = Path(out_dir)
     df = defense_table(store)
     if not len(df):
         return "", []
-    csv_path = out / "backdoor_defenses.csv"
-    atomic_write_bytes(csv_path, df.drop(columns=["defense_name", "prune_setting"]).to_csv(index=False).encode())
-    plots = plot_pruning(df, out / "backdoor")
-    return "\n" + INTRO + "\n" + to_markdown(df) + "\n", [csv_path, *plots]
+    table = write_csv(df.drop(columns=["defense_name", "prune_setting"]), out / "backdoor_defenses.csv")
+    return section(INTRO, to_markdown(df)), [table, *plot_pruning(df, out / "backdoor")]

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..artifacts import atomic_write_bytes, config_key
+from ..artifacts import config_key
 from ..registry import NO_DEFENSE
-from .figures import pyplot, save_png
+from .output import pyplot, save_png, write_csv
 
 ROW_KEYS = ["model", "dataset", "defense"]
 CLEAN_COLUMNS = [("test_srocc", "test SROCC"), ("clean_srocc", "clean SROCC"), ("clean_plcc", "clean PLCC"),
@@ -199,9 +199,6 @@ def render_defenses(adversarial: pd.DataFrame, out: Path) -> tuple[str, list[Pat
     if not has_defenses(adversarial):
         return "", []
     long = long_table(adversarial)
-    written = []
-    for name, frame in (("defenses.csv", long), ("defense_matrix.csv", matrix(long, "score_rmse"))):
-        atomic_write_bytes(out / name, frame.to_csv(index=False).encode())
-        written.append(out / name)
+    written = [write_csv(long, out / "defenses.csv"), write_csv(matrix(long, "score_rmse"), out / "defense_matrix.csv")]
     plots = plot_tradeoffs(long, out / "defenses")
     return "\n" + markdown_section(long, plots, out), written + plots

@@ -39,7 +39,7 @@ class Attack:
     """An adversarial attack on a batch: ``attack(model, x) -> x_adv``.
 
     Parameters are dataclass fields of the subclass with defaults from
-    REFERENCES.md.  ``kind`` tells the runner how to drive the attack.
+    REFERENCES.md.  ``kind`` names the experiment that drives the attack (``register_experiments``).
     """
 
     name: ClassVar[str] = ""

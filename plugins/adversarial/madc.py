@@ -36,7 +36,7 @@ at the current image and ``d = x_adv - x``:
 
 ``init="noise"`` or ``"gradient"`` -- MAD's own formulation (the
 methodology text): every image held ON the sphere ``MSE = eps^2``.  The start
-is ``x + n`` with Gaussian noise ``n`` (global torch RNG, which the runner
+is ``x + n`` with Gaussian noise ``n`` (global torch RNG, which the harness
 seeds per batch; MAD's start), or the score gradient direction
 (``"gradient"``, a stronger start), scaled onto the sphere.  Then ``iters``
 projected sign steps as in 2. (from the first step on), each followed by a
