@@ -5,10 +5,13 @@ changed loss (``kind = "training"``: it starts from a fresh, seeded random
 init and the model's own recipe) or transforms the trained model
 (``kind = "post-training"``: it starts from the weights the cell names).
 The result is saved once as weights plus a model card -- test PLCC/SROCC/
-RMSE and the defended model's own fixed clean ``score_range`` -- under a key
-of everything that produced it, and loaded like any other weights file, so
-attacks (including universal ones, whose artifacts are keyed by the
-weights) simply see another model.
+RMSE -- under a key of everything that produced it, and loaded like any
+other weights file, so attacks (including universal ones, whose artifacts
+are keyed by the weights) simply see another model.  The card leaves out
+the clean ``score_range`` (scoring every image of every split costs more
+than a defence's own work on the default model): the runner normalises a
+defended model with its baseline's range
+(:meth:`iqabench.runner.Runner.normalise_like_baseline`).
 
 Other experiments (e.g. a backdoored victim) call :func:`apply_defense`
 with their own starting model and data, and key the result themselves::
@@ -79,7 +82,7 @@ def _recipe_of(model: IQAModel, defense: Defense) -> dict | None:
 
 def apply_defense(defense: Defense, model: IQAModel, dataset: IQADataset, seed: int, path: Path,
                   device: str = "cpu", progress: bool = True, info: dict | None = None,
-                  score_range: bool = True) -> dict:
+                  score_range: bool = False) -> dict:
     """Run ``defense`` on ``model`` (changed in place) and save weights + card at ``path``
     (``score_range``: see :func:`iqabench.training.save_with_card`).
 
@@ -116,7 +119,7 @@ def defended_model(model_name: str, model_params: dict[str, Any], weights: str, 
 
 def defended_artifact(model_name: str, model_params: dict[str, Any], weights: str, dataset: IQADataset,
                       defense_name: str, defense_params: dict[str, Any], seed: int = 0, device: str = "cpu",
-                      progress: bool = True, force: bool = False, score_range: bool = True) -> tuple[IQAModel, Path]:
+                      progress: bool = True, force: bool = False, score_range: bool = False) -> tuple[IQAModel, Path]:
     """:func:`defended_model` and the path of its cached weights (for callers that record it).
 
     A training-time defence trains a fresh model on ``dataset``; a
@@ -142,7 +145,7 @@ def defended_artifact(model_name: str, model_params: dict[str, Any], weights: st
 def cached_defense(defense: Defense, model_name: str, model_params: dict[str, Any], config: dict,
                    start: Callable[[], IQAModel], data: Callable[[], IQADataset], seed: int = 0,
                    device: str = "cpu", progress: bool = True, force: bool = False,
-                   info: dict | None = None, score_range: bool = True) -> tuple[IQAModel, Path]:
+                   info: dict | None = None, score_range: bool = False) -> tuple[IQAModel, Path]:
     """``defense`` applied once to ``start()`` with ``data()`` and cached under ``config``'s key.
 
     The caller's ``config`` says what the result depends on (start weights,

@@ -98,21 +98,31 @@ def with_baselines(cells: list[CellSpec]) -> list[CellSpec]:
     post-training defence), so the baseline runs wherever its defence runs.
     A missing baseline is inserted just before the first cell that needs it.
     """
-    def identity(spec: CellSpec) -> str:
-        params = {} if spec.defense == defended.NONE else defended.build_defense(spec.defense, spec.defense_params).params
-        return canonical_json({**asdict(spec), "defense_params": params})
-
-    seen = {identity(c) for c in cells}
+    seen = {_spec_identity(c) for c in cells}
     out: list[CellSpec] = []
     for spec in cells:
-        if spec.defense != defended.NONE:
-            base = defended.baseline_of(spec.defense, spec.defense_params)
-            twin = replace(spec, defense=base["name"], defense_params=base["params"])
-            if identity(twin) not in seen:
-                seen.add(identity(twin))
-                out.append(twin)
+        twin = baseline_spec(spec)
+        if twin is not None and _spec_identity(twin) not in seen:
+            seen.add(_spec_identity(twin))
+            out.append(twin)
         out.append(spec)
     return out
+
+
+def _spec_identity(spec: CellSpec) -> str:
+    """A cell spec with its defence parameters resolved (two spellings of one cell compare equal)."""
+    params = {} if spec.defense == defended.NONE else defended.build_defense(spec.defense, spec.defense_params).params
+    return canonical_json({**asdict(spec), "defense_params": params})
+
+
+def baseline_spec(spec: CellSpec) -> CellSpec | None:
+    """The like-for-like baseline cell of a defended ``spec``; None when undefended or
+    when the cell is its own baseline (NT at ``lam = 0``)."""
+    if spec.defense == defended.NONE:
+        return None
+    base = defended.baseline_of(spec.defense, spec.defense_params)
+    twin = replace(spec, defense=base["name"], defense_params=base["params"])
+    return None if _spec_identity(twin) == _spec_identity(spec) else twin
 
 
 class Runner:
@@ -147,9 +157,27 @@ class Runner:
                 model = defended.defended_model(spec.model, spec.model_params, spec.weights, self.dataset(spec),
                                                 spec.defense, spec.defense_params, spec.seed, self.device,
                                                 self.show_progress)
+                self.normalise_like_baseline(model, spec)
             model.requires_grad_(False)  # attacks need input gradients only
             self._models[key] = model
         return self._models[key]
+
+    def normalise_like_baseline(self, model: IQAModel, spec: CellSpec) -> None:
+        """Give a defended model its baseline's fixed clean range (recorded in its cell key).
+
+        Normalised scores of a defended row and of its baseline row are then
+        one linear map of the raw scores, so their differences are the
+        defence's effect and not a change of units -- a defence that flattens
+        the score (strong NT) would otherwise have a narrow range of its own
+        that inflates every normalised gain.  The baseline's range is its card's
+        or, for a model without one (NT at ``lam = 0``, its own baseline), the
+        cached range of the stratified reference subset
+        (:func:`~iqabench.models.ensure_score_range`).
+        """
+        twin = baseline_spec(spec)
+        reference = model if twin is None else self.model(twin)
+        model.score_range = ensure_score_range(reference, self.dataset(spec), self.device, spec.batch_size)
+        model.defense = {**model.defense, "normalised_by": model_identity(reference)}
 
     @staticmethod
     def attack(spec: CellSpec) -> Attack:
