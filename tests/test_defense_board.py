@@ -54,10 +54,17 @@ def test_seeds_are_one_row_with_their_spread_and_a_sweep_gets_its_tradeoff_plot(
 
     db = sqlite3.connect(store)
     per_cell: dict[float, list[dict]] = {}
+    by_seed: dict[tuple, tuple] = {}
     for config, summary in db.execute("SELECT config, summary FROM cells WHERE status = 'done'"):
-        lam = json.loads(config)["defense"]["params"]["lam"]
-        per_cell.setdefault(lam, []).append(json.loads(summary))
+        config, summary = json.loads(config), json.loads(summary)
+        lam = config["defense"]["params"]["lam"]
+        per_cell.setdefault(lam, []).append(summary)
+        by_seed[(lam, config["seed"])] = (config, summary)
     assert sorted(per_cell) == [0.0, 0.01, 0.1] and all(len(v) == 2 for v in per_cell.values())  # baseline added
+    for (lam, seed), (config, summary) in by_seed.items():  # one scale per defended row and its baseline
+        base_config, base_summary = by_seed[(0.0, seed)]
+        assert summary["score_range"] == base_summary["score_range"]
+        assert config["defense"]["normalised_by"] == base_config["model"]
 
     long = pd.read_csv(board / "defenses.csv")
     for lam, label in ((0.0, "nt lam=0"), (0.01, "nt lam=0.01"), (0.1, "nt lam=0.1")):

@@ -1,6 +1,7 @@
 """Defences: the NT penalty against its closed form, NT training against plain
 training, pruning against a constructed case, fine-tuning's benign subset,
 and `iqabench run --defense` end to end with the attack x defence board."""
+import json
 import sqlite3
 
 import numpy as np
@@ -314,8 +315,9 @@ def test_run_with_defenses_end_to_end_renders_the_matrix(invoke, plugin, tmp_pat
     db = sqlite3.connect(store)
     cells = db.execute("SELECT key, defense, summary FROM cells").fetchall()
     assert sorted({d for _, d, _ in cells}, key=str) == sorted({None, "nt", "prune", "finetune"}, key=str)
-    import json
 
+    ranges = {d: json.loads(s)["score_range"] for _, d, s in cells}
+    assert ranges["prune"] == ranges["finetune"] == ranges[None]  # post-training: the start model's scale
     for key, defense, summary in cells:  # score RMSE and clean cost against an independent recomputation
         rows = db.execute("SELECT clean, attacked, extra FROM images WHERE cell_key = ?", (key,)).fetchall()
         c, a = np.array([r[0] for r in rows]), np.array([r[1] for r in rows])

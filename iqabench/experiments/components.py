@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from ..contracts import CellSpec, IQADataset, IQAModel, RunContext
 from ..errors import DatasetError
-from ..models.build import build_model
-from ..models.defended import defended_model
+from ..models.build import build_model, model_identity
+from ..models.defended import baseline_spec, defended_model
+from ..models.score_range import ensure_score_range
 from ..registry import NO_DEFENSE, build
 
 
@@ -26,15 +27,34 @@ def cell_dataset(spec: CellSpec, ctx: RunContext) -> IQADataset:
 
 def cell_model(spec: CellSpec, ctx: RunContext) -> IQAModel:
     """``spec``'s model with its weights -- defended with ``spec.defense`` unless
-    that is ``none`` -- frozen (attacks need input gradients only), built
-    once per run."""
+    that is ``none``, then normalised like its baseline -- frozen (attacks
+    need input gradients only), built once per run."""
     def make() -> IQAModel:
         if spec.defense == NO_DEFENSE:
             model = build_model(spec.model, spec.model_params, spec.weights, ctx.device, spec.seed)
         else:  # trained or transformed once, then cached (iqabench.models.defended)
             model = defended_model(spec, cell_dataset(spec, ctx), ctx)
+            normalise_like_baseline(model, spec, ctx)
         model.requires_grad_(False)
         return model
 
     key = [spec.model, spec.model_params, spec.weights, spec.seed, spec.defense, spec.defense_params]
     return ctx.reuse(["model", *key], make)
+
+
+def normalise_like_baseline(model: IQAModel, spec: CellSpec, ctx: RunContext) -> None:
+    """Give a defended model its baseline's fixed clean range (recorded in its cell key).
+
+    Normalised scores of a defended row and of its baseline row are then one
+    linear map of the raw scores, so their differences are the defence's
+    effect and not a change of units -- a defence that flattens the score
+    (strong NT) would otherwise have a narrow range of its own that inflates
+    every normalised gain.  The baseline's range is its card's or, for a
+    model without one (NT at ``lam = 0``, its own baseline), the cached range
+    of the stratified reference subset
+    (:func:`~iqabench.models.score_range.ensure_score_range`).
+    """
+    twin = baseline_spec(spec)
+    reference = model if twin is None else cell_model(twin, ctx.for_cell(twin))
+    model.score_range = ensure_score_range(reference, cell_dataset(spec, ctx), ctx.device, spec.batch_size)
+    model.defense = {**model.defense, "normalised_by": model_identity(reference)}

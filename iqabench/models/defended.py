@@ -5,10 +5,13 @@ changed loss (``kind = "training"``: it starts from a fresh, seeded random
 init and the model's own recipe) or transforms the trained model
 (``kind = "post-training"``: it starts from the weights the cell names).
 The result is saved once as weights plus a model card -- test PLCC/SROCC/
-RMSE and the defended model's own fixed clean ``score_range`` -- under a key
-of everything that produced it, and loaded like any other weights file, so
-attacks (including universal ones, whose artifacts are keyed by the
-weights) simply see another model.
+RMSE -- under a key of everything that produced it, and loaded like any
+other weights file, so attacks (including universal ones, whose artifacts
+are keyed by the weights) simply see another model.  The card leaves out
+the clean ``score_range`` (scoring every image of every split costs more
+than a defence's own work on the default model): a defended model is
+normalised with its like-for-like baseline's range (:func:`baseline_spec`,
+:func:`iqabench.experiments.components.cell_model`).
 
 Other experiments (e.g. a backdoored victim) call :func:`cached_defense`
 with their own starting model and data, and their own key
@@ -17,19 +20,36 @@ with their own starting model and data, and their own key
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import cache_dir, config_key
+from ..artifacts import cache_dir, canonical_json, config_key
 from ..contracts import CellSpec, Defense, IQADataset, IQAModel, RunContext
 from ..data.benign import BENIGN_DRAW
 from ..errors import DatasetError, IQABenchError
-from ..registry import build_defense
+from ..registry import NO_DEFENSE, baseline_of, build_defense
 from .build import build_model, card_path, model_identity
 from .cards import save_with_card
 
 TRAIN_SPLIT = "train"
+
+
+def spec_identity(spec: CellSpec) -> str:
+    """A cell spec with its defence parameters resolved (two spellings of one cell compare equal)."""
+    params = {} if spec.defense == NO_DEFENSE else build_defense(spec.defense, spec.defense_params).params
+    return canonical_json({**asdict(spec), "defense_params": params})
+
+
+def baseline_spec(spec: CellSpec) -> CellSpec | None:
+    """The like-for-like baseline cell of a defended ``spec``
+    (:func:`iqabench.registry.baseline_of`); None when undefended or when the
+    cell is its own baseline (NT at ``lam = 0``)."""
+    if spec.defense == NO_DEFENSE:
+        return None
+    base = baseline_of(spec.defense, spec.defense_params)
+    twin = replace(spec, defense=base["name"], defense_params=base["params"])
+    return None if spec_identity(twin) == spec_identity(spec) else twin
 
 
 def defense_identity(name: str, defense: Defense) -> dict[str, Any]:
@@ -51,7 +71,7 @@ def recipe_of(model: IQAModel, defense: Defense) -> dict | None:
 
 
 def apply_defense(defense: Defense, model: IQAModel, dataset: IQADataset, path: Path, ctx: RunContext, *,
-                  info: dict | None = None, score_range: bool = True) -> dict:
+                  info: dict | None = None, score_range: bool = False) -> dict:
     """Run ``defense`` on ``model`` (changed in place) with ``ctx``'s seed and
     save weights + card at ``path`` (``score_range``: see
     :func:`iqabench.models.cards.save_with_card`).
@@ -83,7 +103,7 @@ def defended_model(spec: CellSpec, dataset: IQADataset, ctx: RunContext) -> IQAM
 
 
 def defended_artifact(spec: CellSpec, dataset: IQADataset, ctx: RunContext,
-                      score_range: bool = True) -> tuple[IQAModel, Path]:
+                      score_range: bool = False) -> tuple[IQAModel, Path]:
     """:func:`defended_model` and the path of its cached weights (for callers that record it).
 
     A training-time defence trains a fresh model on ``dataset``; a
@@ -108,7 +128,7 @@ def defended_artifact(spec: CellSpec, dataset: IQADataset, ctx: RunContext,
 
 def cached_defense(defense: Defense, spec: CellSpec, config: dict, start: Callable[[], IQAModel],
                    data: Callable[[], IQADataset], ctx: RunContext, *, info: dict | None = None,
-                   score_range: bool = True) -> tuple[IQAModel, Path]:
+                   score_range: bool = False) -> tuple[IQAModel, Path]:
     """``defense`` applied once to ``start()`` with ``data()`` and cached under ``config``'s key.
 
     The caller's ``config`` says what the result depends on (start weights,

@@ -7,13 +7,11 @@ every defended cell brings its like-for-like baseline (:func:`with_baselines`).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, replace
-
-from ..artifacts import canonical_json
 from ..contracts import CellSpec
 from ..errors import IQABenchError
+from ..models.defended import baseline_spec, spec_identity
 from ..params import resolve_params
-from ..registry import NO_DEFENSE, baseline_of, build_attack, build_defense, lookup, registry
+from ..registry import NO_DEFENSE, build_attack, build_defense, lookup, registry
 
 
 def wildcard_attacks(model_name: str) -> list[str]:
@@ -58,23 +56,17 @@ def with_baselines(cells: list[CellSpec]) -> list[CellSpec]:
     """``cells`` plus the like-for-like baseline of every defended cell, each once.
 
     A defended row is only comparable with the same model made the same way
-    without the defence (:func:`iqabench.registry.baseline_of`: NT with
+    without the defence (:func:`iqabench.models.defended.baseline_spec`: NT with
     ``lam = 0`` and its own recipe and seed; the undefended start model for a
     post-training defence), so the baseline runs wherever its defence runs.
     A missing baseline is inserted just before the first cell that needs it.
     """
-    def identity(spec: CellSpec) -> str:
-        params = {} if spec.defense == NO_DEFENSE else build_defense(spec.defense, spec.defense_params).params
-        return canonical_json({**asdict(spec), "defense_params": params})
-
-    seen = {identity(c) for c in cells}
+    seen = {spec_identity(c) for c in cells}
     out: list[CellSpec] = []
     for spec in cells:
-        if spec.defense != NO_DEFENSE:
-            base = baseline_of(spec.defense, spec.defense_params)
-            twin = replace(spec, defense=base["name"], defense_params=base["params"])
-            if identity(twin) not in seen:
-                seen.add(identity(twin))
-                out.append(twin)
+        twin = baseline_spec(spec)
+        if twin is not None and spec_identity(twin) not in seen:
+            seen.add(spec_identity(twin))
+            out.append(twin)
         out.append(spec)
     return out

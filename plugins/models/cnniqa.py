@@ -93,9 +93,12 @@ RECIPES: dict[str, TrainRecipe] = {
         epochs=40, lr=1e-3, batch_size=8, crop=192, patches_per_image=1, loss="l1",
         optimizer="adam", weight_decay=0.0, lr_step=32, hflip=True,
     ),
+    # the CPU demo's recipe (the default suite's NT and fine-tuning): two threads
+    # -- a fixed count, so still bit-reproducible (TrainRecipe.threads) -- make
+    # an NT step about 1.5x faster than one on a 2-core machine
     "quick": TrainRecipe(
         epochs=8, lr=1e-3, batch_size=8, crop=192, patches_per_image=1, loss="l1",
-        optimizer="adam", weight_decay=0.0, lr_step=6, hflip=True,
+        optimizer="adam", weight_decay=0.0, lr_step=6, hflip=True, threads=2,
     ),
 }
 
