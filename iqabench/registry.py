@@ -2,11 +2,13 @@
 
 Built-in plugins and third-party plugins are found the same way: through the
 ``iqabench`` entry-point group.  Built-in ones belong to the ``iqabench``
-distribution itself; the core's own experiment kinds (:mod:`iqabench.experiments`)
-are a built-in plugin registered by module name (:data:`CORE_PLUGINS`), so
-that this module imports nothing above it.  ``IQABENCH_DISABLE_PLUGINS=1`` skips every third-party
-plugin (a comma-separated list of entry-point names skips just those);
-``IQABENCH_LOAD_PLUGINS=a,b`` loads only the named third-party plugins.
+distribution itself; the core's own experiment kinds
+(:mod:`iqabench.experiments`) are a built-in plugin registered by module name
+(:data:`CORE_PLUGINS`), so that this module imports nothing above it.
+``IQABENCH_DISABLE_PLUGINS=1`` skips every third-party plugin (a
+comma-separated list of entry-point names skips just those);
+``IQABENCH_LOAD_PLUGINS=a,b`` loads only the named third-party plugins; a
+name in either that is not an installed third-party plugin is an error.
 """
 from __future__ import annotations
 
@@ -122,7 +124,8 @@ def get_plugin_manager() -> pluggy.PluginManager:
         _infos[name] = PluginInfo(name, BUILTIN_DISTRIBUTION, _own_version(), True)
     entry_points = [(ep, ep.dist.metadata["Name"] if ep.dist is not None else "?")
                     for ep in md.entry_points(group=ENTRY_POINT_GROUP)]
-    builtin = [ep.name for ep, dist_name in entry_points if _canonical(dist_name) == BUILTIN_DISTRIBUTION]
+    builtin = [*CORE_PLUGINS, *(ep.name for ep, dist_name in entry_points
+                                if _canonical(dist_name) == BUILTIN_DISTRIBUTION)]
     _skipped.clear()
     _skipped.update(_switched_off([ep.name for ep, _ in entry_points if ep.name not in builtin], builtin))
     for ep, dist_name in entry_points:

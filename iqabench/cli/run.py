@@ -79,7 +79,7 @@ def run(**options) -> None:
     """Attack models and store per-image results and cell summaries.
 
     With no --model/--attack/--suite, runs the default suite (embedded data,
-    default model, every adversarial attack that suits it).
+    default model, every adversarial and universal attack that suits it).
     """
     from ..board.page import render
     from ..run.runner import Runner, open_run
