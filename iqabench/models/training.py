@@ -75,10 +75,17 @@ class ImageBank:
 
     Datasets of 8-bit photographs (all of them, in practice) then take a
     quarter of the memory of float32 tensors; anything else is kept as is.
+    An image smaller than the crop is scaled up once (bilinear, its short
+    side to the crop, aspect kept -- the policy by which the zoo's scoring
+    path fits small images, so a model trains and is scored on the same
+    view) and cropped from there: HyperIQA's 224 px paper crop then trains
+    on the embedded dataset's 192 px images.  Images at least as large as
+    the crop are cropped exactly as they always were.
     """
 
     def __init__(self, dataset: IQADataset, items: Sequence[Item]) -> None:
         self.images: list[torch.Tensor] = []
+        self._scaled: dict[tuple[int, int], torch.Tensor] = {}
         for item in items:
             x = dataset.load(item)
             if x.ndim != 3 or x.shape[0] != 3:
@@ -92,13 +99,25 @@ class ImageBank:
         img = self.images[index]
         h, w = img.shape[-2:]
         if min(h, w) < size:
-            raise DatasetError(f"image #{index} is {w}x{h}, smaller than the training crop {size}")
+            img = self.scaled_up(index, size)
+            h, w = img.shape[-2:]
         top = int(torch.randint(0, h - size + 1, (1,), generator=gen))
         left = int(torch.randint(0, w - size + 1, (1,), generator=gen))
         out = img[:, top : top + size, left : left + size]
         if hflip and bool(torch.rand(1, generator=gen) < 0.5):
             out = out.flip(-1)
         return out.float().div(255.0) if out.dtype == torch.uint8 else out
+
+    def scaled_up(self, index: int, size: int) -> torch.Tensor:
+        """Image ``index`` with its short side scaled up to ``size`` (cached)."""
+        if (index, size) not in self._scaled:
+            img = self.images[index]
+            x = img.float().div(255.0) if img.dtype == torch.uint8 else img
+            h, w = x.shape[-2:]
+            short = min(h, w)
+            shape = (max(size, round(h * size / short)), max(size, round(w * size / short)))
+            self._scaled[(index, size)] = F.interpolate(x[None], size=shape, mode="bilinear", align_corners=False)[0]
+        return self._scaled[(index, size)]
 
 
 # -------------------------------------------------------------- training ---
