@@ -1,19 +1,111 @@
-"""One style of progress bar for every long loop (rich, with ETA)."""
+"""One style of progress report for every long loop.
+
+On a terminal: a rich live display with ETA.  Anywhere else (a log file, a
+pipe, CI) a live display draws nothing, so a long run would print nothing
+for hours: :class:`LineProgress` reports the same tasks as plain lines, at
+most one per task every ``IQABENCH_PROGRESS_INTERVAL`` seconds (default
+30) and one when a task completes.  ``IQABENCH_PROGRESS=0`` silences both.
+"""
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
+import time
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
-console = Console(stderr=True)
+from .errors import IQABenchError
+
+console = Console(stderr=True, soft_wrap=True)  # a log keeps long lines whole
+
+#: seconds between two plain progress lines of one task, off a terminal
+DEFAULT_LINE_INTERVAL = 30.0
+
+
+def line_interval() -> float:
+    """``IQABENCH_PROGRESS_INTERVAL`` in seconds (>= 0)."""
+    text = os.environ.get("IQABENCH_PROGRESS_INTERVAL", "")
+    if not text:
+        return DEFAULT_LINE_INTERVAL
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise IQABenchError(f"IQABENCH_PROGRESS_INTERVAL must be a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-:--:--"
+    return str(datetime.timedelta(seconds=int(seconds)))
+
+
+class LineProgress(Progress):
+    """A :class:`rich.progress.Progress` that prints plain lines instead of
+    drawing (see the module docstring); ``clock`` is swappable for tests."""
+
+    def __init__(self, interval: float, **kwargs) -> None:
+        super().__init__(disable=True, **kwargs)
+        self.interval = interval
+        self.clock = time.monotonic
+        self._started: dict[TaskID, float] = {}
+        self._last: dict[TaskID, float] = {}
+        self._finished: set[TaskID] = set()
+
+    def add_task(self, description: str, *args, **kwargs) -> TaskID:
+        task_id = super().add_task(description, *args, **kwargs)
+        self._started[task_id] = self._last[task_id] = self.clock()
+        return task_id
+
+    def update(self, task_id: TaskID, **kwargs) -> None:
+        super().update(task_id, **kwargs)
+        self._report(task_id)
+
+    def advance(self, task_id: TaskID, advance: float = 1) -> None:
+        super().advance(task_id, advance)
+        self._report(task_id)
+
+    def _report(self, task_id: TaskID) -> None:
+        """A line when the task completes, else when ``interval`` has passed."""
+        if task_id in self._finished:
+            return
+        task, now = self._tasks[task_id], self.clock()
+        done = task.total is not None and task.completed >= task.total
+        if not done and now - self._last[task_id] < self.interval:
+            return
+        self._last[task_id] = now
+        if done:
+            self._finished.add(task_id)
+        self.console.print(self._line(task_id, now), markup=False, highlight=False, soft_wrap=True)
+
+    def _line(self, task_id: TaskID, now: float) -> str:
+        task = self._tasks[task_id]
+        elapsed = now - self._started[task_id]
+        total = task.total
+        if total:
+            share = task.completed / total
+            rate = task.completed / elapsed if elapsed > 0 else 0.0
+            eta = (total - task.completed) / rate if rate > 0 else None
+            counts = f"{task.completed:g}/{total:g} ({100 * share:.1f}%)"
+        else:
+            eta, counts = None, f"{task.completed:g}"
+        return (f"[{time.strftime('%H:%M:%S')}] {task.description}: {counts}, "
+                f"{_duration(elapsed)} elapsed, ETA {_duration(eta)}")
 
 
 def progress(enabled: bool = True) -> Progress:
-    """A rich progress display; disabled with ``IQABENCH_PROGRESS=0``."""
+    """A progress display: live on a terminal, plain lines elsewhere;
+    off with ``enabled=False`` or ``IQABENCH_PROGRESS=0``."""
     disable = not enabled or os.environ.get("IQABENCH_PROGRESS", "1") == "0"
+    if not disable and not console.is_terminal:
+        return LineProgress(line_interval(), console=console)
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -38,3 +130,93 @@ def paused(bar: "Progress | None"):
     finally:
         if live:
             bar.start()
+
+
+# ----------------------------------------------------------- cost notice ---
+#: estimated minutes of work from which a run says what it will cost
+DEFAULT_NOTICE_MINUTES = 30.0
+
+
+def notice_minutes() -> float:
+    """``IQABENCH_COST_NOTICE_MINUTES`` (>= 0; 0: always announce)."""
+    text = os.environ.get("IQABENCH_COST_NOTICE_MINUTES", "")
+    if not text:
+        return DEFAULT_NOTICE_MINUTES
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise IQABenchError(f"IQABENCH_COST_NOTICE_MINUTES must be a number of minutes >= 0, got {text!r}")
+    return value
+
+
+@dataclass
+class WorkAhead:
+    """Training steps an experiment may still run beyond the training at hand
+    (an experiment declares its trainings, and withdraws those it finds
+    cached), so the first timed steps estimate the whole experiment."""
+
+    steps: int = 0
+
+    def expect(self, steps: int) -> None:
+        self.steps += max(0, int(steps))
+
+    def withdraw(self, steps: int) -> None:
+        self.steps = max(0, self.steps - max(0, int(steps)))
+
+
+_AHEAD: ContextVar[WorkAhead | None] = ContextVar("iqabench_work_ahead", default=None)
+
+
+@contextlib.contextmanager
+def work_ahead():
+    """A fresh account of the work ahead for the block (the runner opens one per cell)."""
+    token = _AHEAD.set(WorkAhead())
+    try:
+        yield _AHEAD.get()
+    finally:
+        _AHEAD.reset(token)
+
+
+def current_work_ahead() -> WorkAhead:
+    """The account the block runs in (a throwaway one outside any)."""
+    return _AHEAD.get() or WorkAhead()
+
+
+class CostMeter:
+    """Times a trainer's steps and, once ``sample`` steps after the first
+    (a warm-up) are timed, announces the estimate when it exceeds
+    ``IQABENCH_COST_NOTICE_MINUTES``: this training's remaining time, and
+    the whole experiment's with the steps declared in :class:`WorkAhead`."""
+
+    warmup: int = 1
+    sample: int = 3
+
+    def __init__(self, label: str, steps: int, device: str, cheaper: str) -> None:
+        self.label, self.steps, self.device, self.cheaper = label, steps, device, cheaper
+        self.ahead = current_work_ahead()
+        self.ahead.withdraw(steps)  # this training was declared: it is at hand now
+        self.clock = time.perf_counter
+        self.done = 0
+        self.t0: float | None = None
+        self.estimate_s: float | None = None
+
+    def step(self) -> None:
+        self.done += 1
+        if self.done == self.warmup:
+            self.t0 = self.clock()
+        elif self.t0 is not None and self.estimate_s is None and self.done == self.warmup + self.sample:
+            per_step = (self.clock() - self.t0) / self.sample
+            this = per_step * (self.steps - self.done)
+            self.estimate_s = this + per_step * self.ahead.steps
+            if self.estimate_s >= 60 * notice_minutes():
+                console.print(self.notice(per_step, this), markup=False, highlight=False, soft_wrap=True)
+
+    def notice(self, per_step: float, this: float) -> str:
+        whole = "" if not self.ahead.steps else (
+            f"; with up to {self.ahead.steps} more training steps this experiment declared "
+            f"(cached models are skipped), about {_duration(self.estimate_s)} in all")
+        return (f"estimate: {self.label} takes about {_duration(this)} more on {self.device} "
+                f"({per_step:.2f} s per step, {self.steps} steps){whole}. Cheaper: {self.cheaper}. "
+                "Finished models and cells are kept: stop with Ctrl-C and rerun to resume.")

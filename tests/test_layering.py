@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: the layer of each top-level module or subpackage of iqabench (0 = bottom;
 #: PACKAGE: the package's own ``__init__``, whose public API is resolved lazily)
 LAYERS = {
-    "errors": 0, "hookspecs": 0, "progress": 0,
-    "artifacts": 1, "params": 1, PACKAGE: 1,
+    "errors": 0, "hookspecs": 0,
+    "artifacts": 1, "params": 1, "progress": 1, PACKAGE: 1,
     "contracts": 2, "registry": 2,
     "gradients": 3, "data": 3, "metrics": 3,
     "models": 4,

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from ..registry import NO_DEFENSE
 
+#: the width a table may take off a terminal (its natural width, in practice)
+_UNLIMITED = 10_000
+
 
 def _number(value, spec: str) -> str:
     """A figure of a summary; ``n/a`` where none could be computed (stored as null)."""
@@ -17,10 +20,29 @@ def _defended(name: str, summary: dict) -> str:
     return name + (f" +{defense}" if defense != NO_DEFENSE else "")
 
 
-def print_summaries(summaries: list[dict]) -> None:
-    """Both tables (a table without rows is not printed), then the other cells."""
+def _print_table(console, table) -> None:
+    """On a terminal as it fits; elsewhere at the table's natural width."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    width = console.measure(table, options=console.options.update_width(_UNLIMITED)).maximum
+    before = console.width
+    console.width = max(before, width)
+    try:
+        console.print(table)
+    finally:
+        console.width = before
+
+
+def print_summaries(summaries: list[dict], console=None) -> None:
+    """Both tables (a table without rows is not printed), then the other
+    cells, on ``console`` (default: stdout).  Off a terminal (a log, a pipe)
+    a table prints at its natural width, not cut to 80 columns: a log keeps
+    every figure."""
     from rich.console import Console
     from rich.table import Table
+
+    console = console or Console()
 
     from ..board.backdoor import format_metric
 
@@ -43,9 +65,9 @@ def print_summaries(summaries: list[dict]) -> None:
                             _number(s.get("psnr"), ".2f"), _number(s.get("score_rmse"), ".3f"))
     for table in (evasion, backdoor):
         if len(table.rows):
-            Console().print(table)
+            _print_table(console, table)
     for s in summaries:
         if s.get("kind") != "backdoor" and "abs_gain" not in s:
             figures = ", ".join(f"{k}={_number(v, '.4g') if isinstance(v, float) else v}" for k, v in s.items()
                                 if isinstance(v, (str, int, float)) and k != "kind")
-            Console().print(f"{s.get('kind', 'cell')}: {figures}", markup=False, highlight=False)
+            console.print(f"{s.get('kind', 'cell')}: {figures}", markup=False, highlight=False, soft_wrap=True)

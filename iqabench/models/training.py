@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from ..contracts import IQADataset, IQAModel, Item, Regulariser, TrainRecipe
 from ..errors import DatasetError, ModelError
+from ..progress import CostMeter
 from ..progress import progress as progress_bar
 
 TRAIN_SPLIT = "train"
@@ -218,6 +219,25 @@ def _replaying_forward(model: IQAModel, device: str):
     return forward
 
 
+def _steps_per_epoch(recipe: TrainRecipe, images: int) -> int:
+    steps = -(-images * recipe.patches_per_image // recipe.batch_size)
+    if recipe.extra.get("steps_per_epoch"):  # a cap, e.g. for CPU smoke profiles
+        steps = min(steps, int(recipe.extra["steps_per_epoch"]))
+    return steps
+
+
+def training_steps(recipe: TrainRecipe, images: int) -> int:
+    """The optimiser steps :func:`train_model` takes on ``images`` labelled images."""
+    return sum(p.epochs for p in recipe_phases(recipe)) * _steps_per_epoch(recipe, images)
+
+
+def _cheaper(device: str) -> str:
+    """What makes training cheaper (a model's training set is its whole train
+    split: --limit only thins the evaluation)."""
+    gpu = ", a GPU (--device cuda)" if device == "cpu" else ""
+    return f"the smaller recipe (--profile quick){gpu}"
+
+
 def train_model(
     model: IQAModel,
     dataset: IQADataset,
@@ -255,10 +275,9 @@ def train_model(
             raise ModelError(f"model {model.name!r}: unknown loss {phase.loss!r} ({', '.join(_LOSSES)})")
     model.to(device).train()
     samples = len(items) * recipe.patches_per_image
-    steps_per_epoch = -(-samples // recipe.batch_size)
-    if recipe.extra.get("steps_per_epoch"):  # a cap, e.g. for CPU smoke profiles
-        steps_per_epoch = min(steps_per_epoch, int(recipe.extra["steps_per_epoch"]))
+    steps_per_epoch = _steps_per_epoch(recipe, len(items))
     epochs = sum(p.epochs for p in phases)
+    meter = CostMeter(f"training {model.name}", epochs * steps_per_epoch, device, _cheaper(device))
     history: list[float] = []
     start = time.perf_counter()
     was_trainable = {name: p.requires_grad for name, p in model.named_parameters()}
@@ -290,6 +309,7 @@ def train_model(
                         value = loss.item()
                         total += value * len(idx)
                         bar.update(task, advance=1, description=f"train {model.name} {epoch + 1}/{epochs} loss {value:.3f}")
+                        meter.step()
                     history.append(total / min(samples, steps_per_epoch * recipe.batch_size))
                     if sched is not None:
                         sched.step()

@@ -22,7 +22,7 @@ import torch
 from ..artifacts import write_json
 from ..contracts import CellSpec, Experiment, PlannedCell, RunContext
 from ..errors import IQABenchError
-from ..progress import console, progress
+from ..progress import console, progress, work_ahead
 from ..registry import build_attack, notify_result
 from .manifest import build_manifest, new_run_id
 from .plan import experiment_kind, validate, with_baselines
@@ -78,7 +78,9 @@ class Runner:
         attack = build_attack(spec.attack, spec.attack_params)
         kind = experiment_kind(attack, spec.attack)
         experiment = self._experiments.setdefault(kind, kind())
-        return [self.execute(experiment, cell, ctx, run_id, manifest) for cell in experiment.plan(spec, attack, ctx)]
+        with work_ahead():  # what the cell's experiment declares it may train (the cost estimate)
+            return [self.execute(experiment, cell, ctx, run_id, manifest)
+                    for cell in experiment.plan(spec, attack, ctx)]
 
     def execute(self, experiment: Experiment, cell: PlannedCell, ctx: RunContext, run_id: str, manifest: dict) -> dict:
         """Evaluate and store one planned cell, resuming from the store."""

@@ -25,8 +25,8 @@ from ...errors import DatasetError, ModelError
 from ...models.build import build_model, card_path
 from ...models.cards import train_and_save
 from ...models.trained import trained_path
-from ...models.training import train_model
-from ...progress import console, paused
+from ...models.training import train_model, training_steps
+from ...progress import console, current_work_ahead, paused
 from .poisoning import mos_scale, poison_indices
 
 TRAIN_SPLIT = "train"
@@ -68,6 +68,12 @@ class BackdoorContext:
         self.train_items = [it for it in self.dataset.items(self.split) if it.mos is not None]
         self.poison_items = [self.train_items[i] for i in poison_indices(len(self.train_items), self.ratio, self.seed)]
         self.delta_scale = mos_scale(self.dataset)
+        # what this experiment may train, for the cost estimate: the surrogate
+        # (if its trigger or poisoning asks for one), the victim, the clean model
+        self.train_steps = {"surrogate": training_steps(self.recipe, len(self.poison_items)),
+                            "victim": training_steps(self.recipe, len(self.train_items))}
+        self.train_steps["clean"] = self.train_steps["victim"]
+        current_work_ahead().expect(sum(self.train_steps.values()))
 
     @property
     def seed(self) -> int:
@@ -107,7 +113,9 @@ class BackdoorContext:
         cfg = {**self.identity(), "role": role, **extra}
         key = config_key(cfg)
         path = cache_dir(f"{role}s") / f"{self.model_name}-{key}.safetensors"
-        if not (path.exists() and card_path(path).exists()):
+        if path.exists() and card_path(path).exists():
+            current_work_ahead().withdraw(self.train_steps.get(role, 0))
+        else:
             dataset = data()
             model = self.fresh_model()
             console.print(f"[dim]training {role} {self.model_name} ({self.recipe_profile} recipe) -> {path.name}[/dim]")
@@ -131,15 +139,16 @@ class BackdoorContext:
         path = self._shipped_clean()
         if path is None:
             path = trained_path(self.model_name, self.resolved_params, self.dataset, self.recipe, self.seed)
-            if not (path.exists() and card_path(path).exists()):
-                model = self.fresh_model()
-                console.print(f"[dim]training clean {self.model_name} ({self.recipe_profile} recipe) "
-                              f"-> {path.name}[/dim]")
-                with paused(self.bar):
-                    # no score range: the backdoor metrics never normalise, and scoring
-                    # every image of every split would cost a large model minutes
-                    train_and_save(model, self.dataset, self.recipe, path, self.run, params=self.resolved_params,
-                                   score_range=False)
+        if path.exists() and card_path(path).exists():
+            current_work_ahead().withdraw(self.train_steps["clean"])
+        else:
+            model = self.fresh_model()
+            console.print(f"[dim]training clean {self.model_name} ({self.recipe_profile} recipe) -> {path.name}[/dim]")
+            with paused(self.bar):
+                # no score range: the backdoor metrics never normalise, and scoring
+                # every image of every split would cost a large model minutes
+                train_and_save(model, self.dataset, self.recipe, path, self.run, params=self.resolved_params,
+                               score_range=False)
         return self.load_model(path), path
 
     def _shipped_clean(self) -> Path | None:
