@@ -27,18 +27,23 @@ console = Console(stderr=True, soft_wrap=True)  # a log keeps long lines whole
 DEFAULT_LINE_INTERVAL = 30.0
 
 
-def line_interval() -> float:
-    """``IQABENCH_PROGRESS_INTERVAL`` in seconds (>= 0)."""
-    text = os.environ.get("IQABENCH_PROGRESS_INTERVAL", "")
+def _env_number(name: str, default: float, unit: str) -> float:
+    """The number (>= 0, finite) in environment variable ``name``, or ``default``."""
+    text = os.environ.get(name, "")
     if not text:
-        return DEFAULT_LINE_INTERVAL
+        return default
     try:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value >= 0 or value == float("inf"):
-        raise IQABenchError(f"IQABENCH_PROGRESS_INTERVAL must be a number of seconds >= 0, got {text!r}")
+    if not 0 <= value < float("inf"):
+        raise IQABenchError(f"{name} must be a number of {unit} >= 0, got {text!r}")
     return value
+
+
+def line_interval() -> float:
+    """``IQABENCH_PROGRESS_INTERVAL`` in seconds (>= 0)."""
+    return _env_number("IQABENCH_PROGRESS_INTERVAL", DEFAULT_LINE_INTERVAL, "seconds")
 
 
 def _duration(seconds: float | None) -> str:
@@ -139,16 +144,7 @@ DEFAULT_NOTICE_MINUTES = 30.0
 
 def notice_minutes() -> float:
     """``IQABENCH_COST_NOTICE_MINUTES`` (>= 0; 0: always announce)."""
-    text = os.environ.get("IQABENCH_COST_NOTICE_MINUTES", "")
-    if not text:
-        return DEFAULT_NOTICE_MINUTES
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise IQABenchError(f"IQABENCH_COST_NOTICE_MINUTES must be a number of minutes >= 0, got {text!r}")
-    return value
+    return _env_number("IQABENCH_COST_NOTICE_MINUTES", DEFAULT_NOTICE_MINUTES, "minutes")
 
 
 @dataclass
