@@ -5,8 +5,8 @@ import contextlib
 import os
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn)
 
 console = Console(stderr=True)
 
@@ -25,6 +25,13 @@ def progress(enabled: bool = True) -> Progress:
         disable=disable,
         transient=False,
     )
+
+
+def download_progress(enabled: bool = True) -> Progress:
+    """The same display for a download: bytes done of the size, speed, ETA."""
+    disable = not enabled or os.environ.get("IQABENCH_PROGRESS", "1") == "0"
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                    TextColumn("ETA"), TimeRemainingColumn(), console=console, disable=disable, transient=False)
 
 
 @contextlib.contextmanager

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: PACKAGE: the package's own ``__init__``, whose public API is resolved lazily)
 LAYERS = {
     "errors": 0, "hookspecs": 0, "progress": 0,
-    "artifacts": 1, "params": 1, PACKAGE: 1,
+    "artifacts": 1, "downloads": 1, "params": 1, PACKAGE: 1,
     "contracts": 2, "registry": 2,
     "gradients": 3, "data": 3, "metrics": 3,
     "models": 4,
