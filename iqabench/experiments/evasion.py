@@ -153,7 +153,10 @@ def summarise_rows(rows: list[dict], model: IQAModel, low: float, high: float, s
         vals = np.array([r[col] for r in rows], dtype=np.float64)
         finite = vals[np.isfinite(vals)]
         summary[col] = float(finite.mean()) if finite.size else float("nan")
-    test = (getattr(model, "card", None) or {}).get("test")
+    card = getattr(model, "card", None) or {}
+    if card.get("backbone"):  # a trained model: what its training started from
+        summary["backbone"] = card["backbone"]
+    test = card.get("test")
     if test:  # the attacked model's own clean quality on the whole test split (its card)
         summary["model_test"] = {k: test[k] for k in ("split", "n", "plcc", "srocc", "rmse") if k in test}
     norms = {e.get("norm") for e in extras}

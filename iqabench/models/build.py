@@ -97,7 +97,8 @@ def training_start(name: str, params: dict[str, Any] | None = None, device: str 
     try:
         model.backbone = model.load_backbone()
     except WeightsError as exc:
-        console.print(f"[yellow]warning: model {name!r} trains from a RANDOM backbone: {exc}[/yellow]")
+        console.print(f"warning: training from a RANDOM backbone: {exc}", style="yellow", markup=False,
+                      soft_wrap=True)
         model.backbone = RANDOM_BACKBONE
     return model.to(device).train(False)
 

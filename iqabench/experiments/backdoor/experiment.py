@@ -96,6 +96,7 @@ class BackdoorExperiment(Experiment):
             "eval_crops": crops.describe() if crops is not None else dict(WHOLE_IMAGE),
             "trigger_identity": config["trigger"], "defense": config["defense"],
             "timings": {**w.setup.timings, "eval_s": w.eval_s},
+            **w.setup.context.backbone,  # what its models started from: imagenet (file, sha256) or random
             "spec": asdict(w.spec),
         }
 
