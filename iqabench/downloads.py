@@ -77,9 +77,10 @@ class RemoteFile:
         return self.path.name
 
     @classmethod
-    def hash_named(cls, url: str, folder: Path, role: str = "backbone") -> "RemoteFile":
-        """A file whose name carries its sha256 prefix (torchvision's ``resnet50-0676ba61.pth``)."""
-        name = os.path.basename(urlsplit(url).path)
+    def hash_named(cls, url: str, folder: Path, role: str = "backbone", name: str | None = None) -> "RemoteFile":
+        """A file kept as ``name`` (default: the URL's) whose name may carry its
+        sha256 prefix (torchvision's ``resnet50-0676ba61.pth``: then it is checked)."""
+        name = name or os.path.basename(urlsplit(url).path)
         pinned = HASH_IN_NAME.search(name)
         return cls(url, Path(folder) / name, pinned.group(1) if pinned else None, role)
 
@@ -134,9 +135,14 @@ def _read_lock(path: Path) -> dict:
 
 
 def _record(path: Path, digest: str, url: str) -> None:
+    """Add ``path``'s hash to its lock file (a read-only shared cache keeps
+    none: its files are then checked against their pinned hash only)."""
     entries = _read_lock(path)
     entries[path.name] = {"sha256": digest, "size": path.stat().st_size, "source": url}
-    _atomic_text(_lock_path(path), json.dumps(entries, indent=2, sort_keys=True) + "\n")
+    try:
+        _atomic_text(_lock_path(path), json.dumps(entries, indent=2, sort_keys=True) + "\n")
+    except OSError:
+        pass
 
 
 def _atomic_text(path: Path, text: str) -> None:

@@ -137,3 +137,38 @@ def test_the_board_flags_rows_trained_from_a_random_backbone(tmp_path):
     weights = dict(zip(adversarial_table(store)["cell"], adversarial_table(store)["weights"]))
     assert weights == {"a": "a.safetensors [random backbone]", "b": "b.safetensors", "c": "c.safetensors"}
     assert sorted(backdoor_table(store)["model"]) == ["hyperiqa", "hyperiqa [random backbone]"]
+
+
+def _publisher_state(file: str) -> dict:
+    """A state dict in the layout of ``file``'s publisher, from the publisher's
+    own architecture (random weights): torchvision, timm or pyiqa's S-CNN."""
+    import timm
+    import torchvision
+
+    if file.endswith(".safetensors"):  # timm's hub weights: "<arch>.<tag>.safetensors"
+        return timm.create_model(file.split(".")[0], pretrained=False).state_dict()
+    if file.startswith("DBCNN_scnn"):
+        from iqabench_plugins.zoo.offline import import_pyiqa_module
+
+        return import_pyiqa_module("pyiqa.archs.dbcnn_arch").SCNN().state_dict()
+    return getattr(torchvision.models, file.split("-")[0])(weights=None).state_dict()
+
+
+@pytest.mark.parametrize("name", [pytest.param("maniqa", marks=pytest.mark.slow), "hyperiqa", "dbcnn", "tres",
+                                  "topiq_nr", "nima"])
+def test_each_declared_backbone_fits_its_network(name):
+    """Every backbone file the zoo declares, in its publisher's layout,
+    initialises the declared submodule completely (nothing left random)."""
+    from iqabench.models.build import build_model
+    from iqabench_plugins.zoo import weights
+
+    model = build_model(name, None, "random")
+    declared = weights.BACKBONES[name](weights.full_params(model.spec, model.arch_params))
+    assert declared
+    for b in declared:
+        state = {k: v + 1 if v.is_floating_point() else v for k, v in _publisher_state(b.file).items()}
+        module = model.net.get_submodule(b.module)
+        weights.copy_into(module, state, b.prefix, b.file)
+        for key, value in module.state_dict().items():
+            if not key.endswith("num_batches_tracked"):
+                assert torch.equal(value, state[b.prefix + key]), (b.file, key)

@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from ..artifacts import write_json
-from ..downloads import used_files
 from ..contracts import CellSpec, Experiment, PlannedCell, RunContext
+from ..downloads import used_files
 from ..errors import IQABenchError
 from ..progress import console, progress
 from ..registry import build_attack, notify_result

@@ -9,8 +9,9 @@ Each zoo model names its files as :class:`iqabench.downloads.RemoteFile` s
 * its **backbones** (:data:`BACKBONES`): the ImageNet checkpoint each
   training recipe starts from -- torchvision's files (their names carry a
   sha256 prefix, checked), saved where torchvision keeps them
-  (``<torch hub dir>/checkpoints/``) -- and pyiqa's auxiliary networks
-  (DBCNN's S-CNN branch).
+  (``<torch hub dir>/checkpoints/``); timm's (MANIQA's ViT-B/8, NIMA's
+  Inception-ResNet-v2) beside them -- and pyiqa's auxiliary networks
+  (DBCNN's S-CNN branch).  MUSIQ has none (pyiqa trains it from scratch).
 
 :func:`load_backbone` copies a backbone file into the freshly built network
 (keys the network has, with equal shapes; the file's classifier is left out)
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 PYIQA_URL = "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/{}"
 #: torchvision's (and torch.hub's) host of the ImageNet checkpoints
 TORCHVISION_URL = "https://download.pytorch.org/models/{}"
+#: timm's weights on the Hugging Face hub (``timm/<arch>.<tag>``)
+TIMM_URL = "https://huggingface.co/timm/{}/resolve/main/model.safetensors"
 #: OpenAI's RN50 CLIP archive; its path component is the file's sha256
 CLIP_RN50_URL = ("https://openaipublic.azureedge.net/clip/models/"
                  "afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762/RN50.pt")
@@ -54,7 +57,16 @@ class Backbone:
     def remote(self) -> RemoteFile:
         if self.url == PYIQA_URL:
             return pyiqa_file(self.file, role="backbone")
-        return RemoteFile.hash_named(self.url.format(self.file), torch_hub_dir() / "checkpoints")
+        return RemoteFile.hash_named(self.url.format(self.file), torch_hub_dir() / "checkpoints", name=self.file)
+
+
+def timm_hub(model: str, module: str) -> Backbone:
+    """timm's default ImageNet weights of ``model`` (``"<arch>.<tag>"``) on the
+    Hugging Face hub, kept under ``<torch hub dir>/checkpoints/<arch>.<tag>.safetensors``
+    (timm's own cache is Hugging Face's, whose layout needs the repository's
+    revision)."""
+    return Backbone(f"{model}.safetensors", module, url=TIMM_URL.format(model),
+                    source=f"timm {model} (pyiqa builds it with pretrained=True)")
 
 
 _RESNETS = {"resnet50": "resnet50-0676ba61.pth", "resnet34": "resnet34-b627a593.pth",
@@ -73,6 +85,9 @@ BACKBONES: dict[str, Any] = {
     # pyiqa's TReS builds torchvision's ResNet with IMAGENET1K_V1
     "tres": lambda p: [Backbone(_RESNETS[p["network"]], "model", source=f"torchvision {p['network']}")],
     "topiq_nr": lambda p: [Backbone(_RESNETS["resnet50"], "semantic_model", source="torchvision ResNet-50")],
+    # pyiqa's MANIQA and NIMA: timm's default ImageNet weights
+    "maniqa": lambda p: [timm_hub("vit_base_patch8_224.augreg2_in21k_ft_in1k", "vit")],
+    "nima": lambda p: [timm_hub("inception_resnet_v2.tf_in1k", "base_model")],
 }
 
 
