@@ -172,3 +172,27 @@ def test_each_declared_backbone_fits_its_network(name):
         for key, value in module.state_dict().items():
             if not key.endswith("num_batches_tracked"):
                 assert torch.equal(value, state[b.prefix + key]), (b.file, key)
+
+
+def test_a_run_of_a_model_trained_from_a_random_backbone_says_so_everywhere(tmp_path, invoke):
+    """The card's ``backbone`` reaches the cell's manifest entry, its summary
+    and its leaderboard row (here: the shipped cnniqa weights with a card
+    that says ``backbone: random``)."""
+    import shutil
+
+    from iqabench.models.build import build_model, card_path
+
+    shipped = Path(build_model("cnniqa").pretrained_weights())
+    weights = tmp_path / "cnniqa-copy.safetensors"
+    shutil.copy(shipped, weights)
+    card = json.loads(card_path(shipped).read_text())
+    card_path(weights).write_text(json.dumps({**card, "backbone": "random"}))
+    store, board = tmp_path / "s.sqlite", tmp_path / "board"
+    result = invoke(["run", "--model", "cnniqa", "--weights", str(weights), "--attack", "fgsm", "--limit", "2",
+                     "--store", str(store), "--leaderboard", str(board), "--quiet"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads(next((tmp_path / "manifests").glob("*.json")).read_text())
+    assert [c["backbone"] for c in manifest["cells"]] == ["random"]
+    assert manifest["weights_files"][str(weights.resolve())] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert "cnniqa-copy.safetensors" in (board / "adversarial.csv").read_text()
+    assert "[random backbone]" in (board / "adversarial.csv").read_text()

@@ -247,3 +247,31 @@ def test_offline_never_opens_a_socket(switch, server, tmp_path, monkeypatch):
     assert "model 'm'" in msg and "f.pth" in msg and str(tmp_path / "cache") in msg and "`iqabench fetch m`" in msg
     assert tried == [] and server.hits == []
     assert _only_complete_files(tmp_path / "cache") == []
+
+
+def test_fetch_backbones_into_torchvisions_cache_then_training_starts_from_them(server, tmp_path, invoke,
+                                                                               monkeypatch):
+    """``iqabench fetch hyperiqa --backbones``: pyiqa's checkpoint into pyiqa's
+    cache, the ImageNet backbone into torchvision's (``hub/checkpoints``,
+    its sha256 prefix checked); offline afterwards, training starts from it."""
+    import torchvision
+
+    from iqabench.models.build import training_start
+    from iqabench_plugins.zoo import weights
+
+    buf = io.BytesIO()
+    torch.manual_seed(7)
+    torch.save(torchvision.models.resnet50(weights=None).state_dict(), buf)
+    body = buf.getvalue()
+    name = f"resnet50-{hashlib.sha256(body).hexdigest()[:8]}.pth"
+    monkeypatch.setitem(weights.BACKBONES, "hyperiqa", lambda p: [weights.Backbone(name, "base_model")])
+    server.files.update({name: body, "HyperIQA-resnet50-koniq10k-c96c41b1.pth": b"checkpoint bytes"})
+    result = invoke(["fetch", "hyperiqa", "--backbones", "--quiet", "--connect-timeout", "3"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "torch-home" / "hub" / "checkpoints" / name).read_bytes() == body
+    assert (_pyiqa_dir(tmp_path) / "HyperIQA-resnet50-koniq10k-c96c41b1.pth").exists()
+    assert result.output.count("hyperiqa: ") == 2 and "backbone" in result.output
+
+    monkeypatch.setenv("IQABENCH_OFFLINE", "1")
+    model = training_start("hyperiqa")
+    assert model.backbone == f"imagenet ({name}, sha256:{hashlib.sha256(body).hexdigest()})"

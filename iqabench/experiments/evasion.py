@@ -76,7 +76,8 @@ class EvasionExperiment(Experiment):
         }
         label = f"{spec.model} x {spec.attack} on {spec.dataset}/{spec.split}"
         work = EvasionWork(spec, model, dataset, items, (low, high))
-        return self.cells(PlannedCell(config, label, {"score_range": [low, high]}, work), attack, ctx)
+        backbone = {k: v for k, v in (getattr(model, "card", None) or {}).items() if k == "backbone"}
+        return self.cells(PlannedCell(config, label, {"score_range": [low, high], **backbone}, work), attack, ctx)
 
     def cells(self, base: PlannedCell, attack: Attack, ctx: RunContext) -> list[PlannedCell]:
         """The attack's cells made from ``base`` (each with its ``work.perturb``)."""
