@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
-from .errors import WeightsError
+from .errors import WeightsError, WeightsUnavailable
 from .progress import download_progress
 
 #: the lock file in each cache directory: file name -> sha256 and source
@@ -199,7 +199,7 @@ def ensure(file: RemoteFile, owner: str, fetch_command: str, progress: bool = Tr
     if path is None:
         if offline():
             places = ", ".join(str(p) for p in dict.fromkeys([file.path.parent, *file.search]))
-            raise WeightsError(f"{owner}: {file.name} is not on this machine (looked in {places}) and downloads are "
+            raise WeightsUnavailable(f"{owner}: {file.name} is not on this machine (looked in {places}) and downloads are "
                                f"off (IQABENCH_OFFLINE/HF_HUB_OFFLINE); run `{fetch_command}` on a connected machine "
                                f"and copy the file to {file.path.parent}")
         path = download(file, progress)

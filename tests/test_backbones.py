@@ -196,3 +196,14 @@ def test_a_run_of_a_model_trained_from_a_random_backbone_says_so_everywhere(tmp_
     assert manifest["weights_files"][str(weights.resolve())] == hashlib.sha256(weights.read_bytes()).hexdigest()
     assert "cnniqa-copy.safetensors" in (board / "adversarial.csv").read_text()
     assert "[random backbone]" in (board / "adversarial.csv").read_text()
+
+
+def test_a_changed_backbone_file_is_an_error_not_a_random_start(fake_imagenet):
+    from iqabench.errors import WeightsError
+    from iqabench.models.build import training_start
+
+    path = fake_imagenet["path"]
+    path.write_bytes(path.read_bytes()[:-8] + b"\0" * 8)
+    with pytest.raises(WeightsError, match=fake_imagenet["name"]) as err:
+        training_start("hyperiqa")
+    assert "\n" not in str(err.value)

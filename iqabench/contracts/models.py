@@ -93,7 +93,7 @@ class IQAModel(nn.Module):
         """Load the pretrained backbone the training recipes start from into
         the freshly initialised network, and say what it was
         (``"imagenet (<file>, sha256:<digest>)"``); None when the model has
-        no pretrained backbone.  Raises :class:`~iqabench.errors.WeightsError`
+        no pretrained backbone.  Raises :class:`~iqabench.errors.WeightsUnavailable`
         when it has one that cannot be had (offline and not cached):
         :func:`iqabench.models.build.training_start` then trains from random
         initialisation and says so."""

@@ -17,9 +17,9 @@ from typing import Any
 import torch
 
 from ..artifacts import file_digest, load_state
-from ..downloads import ensure, record_use
 from ..contracts import IQAModel
-from ..errors import WeightsError
+from ..downloads import ensure, record_use
+from ..errors import WeightsError, WeightsUnavailable
 from ..progress import console
 from ..params import resolve_params
 from ..registry import lookup
@@ -89,14 +89,16 @@ def training_start(name: str, params: dict[str, Any] | None = None, device: str 
     (:meth:`IQAModel.load_backbone`; fetched on first use unless offline).
 
     ``model.backbone``: ``"imagenet (<file>, sha256:<digest>)"``, or
-    :data:`RANDOM_BACKBONE` with a warning naming what is missing, or None
-    for a model without a pretrained backbone.  It is part of
+    :data:`RANDOM_BACKBONE` with a warning naming what is missing when it
+    cannot be had offline, or None for a model without a pretrained
+    backbone.  A backbone file that changed since it was fetched, or a
+    failed download, is an error, never a silent random start.  It is part of
     :func:`start_identity` (artifact keys) and of the model card.
     """
     model = build_model(name, params, "random", "cpu", seed)
     try:
         model.backbone = model.load_backbone()
-    except WeightsError as exc:
+    except WeightsUnavailable as exc:  # offline, not cached (a changed or broken file stays an error)
         console.print(f"warning: training from a RANDOM backbone: {exc}", style="yellow", markup=False,
                       soft_wrap=True)
         model.backbone = RANDOM_BACKBONE
