@@ -370,12 +370,16 @@ def test_plugin_import_does_not_import_pyiqa():
 
 def test_clip_archive_is_checked_before_loading(tmp_path, monkeypatch):
     """OpenAI's CLIP file (TorchScript) is only loaded when its sha256 is the
-    published one."""
+    published one (checked as a published file is, and again before conversion)."""
+    from iqabench_plugins.zoo.models import convert_clip_archive
+
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     (tmp_path / "hub" / "clip").mkdir(parents=True)
     (tmp_path / "hub" / "clip" / "RN50.pt").write_bytes(b"not the real archive")
-    with pytest.raises(WeightsError, match="not OpenAI's RN50 CLIP archive"):
+    with pytest.raises(WeightsError, match=r"RN50.pt: sha256 [0-9a-f]+\.\.\. is not the published afeb0e10"):
         iqabench.get_model("clipiqa")
+    with pytest.raises(WeightsError, match="not OpenAI's RN50 CLIP archive"):
+        convert_clip_archive(tmp_path / "hub" / "clip" / "RN50.pt")
 
 
 def _tiny_folder(tmp_path, n=6, side=64):
