@@ -150,6 +150,7 @@ def _atomic_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a shared cache's lock
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
