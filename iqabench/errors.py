@@ -44,6 +44,12 @@ class WeightsError(IQABenchError):
     """A weights file that is missing, corrupt or refused as unsafe."""
 
 
+class WeightsUnavailable(WeightsError):
+    """A published weights file that is not on this machine and may not be
+    downloaded (offline): training may proceed without a pretrained backbone,
+    saying so; a changed, truncated or unreachable file is never this."""
+
+
 class NonFiniteError(ModelError):
     """A NaN or infinite score or input gradient inside an attack.
 

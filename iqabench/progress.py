@@ -16,8 +16,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import (BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskID, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn)
 
 from .errors import IQABenchError
 
@@ -122,6 +122,13 @@ def progress(enabled: bool = True) -> Progress:
         disable=disable,
         transient=False,
     )
+
+
+def download_progress(enabled: bool = True) -> Progress:
+    """The same display for a download: bytes done of the size, speed, ETA."""
+    disable = not enabled or os.environ.get("IQABENCH_PROGRESS", "1") == "0"
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                    TextColumn("ETA"), TimeRemainingColumn(), console=console, disable=disable, transient=False)
 
 
 @contextlib.contextmanager

@@ -1,7 +1,8 @@
 """Shared fixtures.
 
 Every test session uses its own artifact cache (the embedded dataset is
-generated once per session into it) and no progress bars.
+generated once per session into it), no progress bars, and no downloads
+(``IQABENCH_OFFLINE=1``).
 """
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ import pytest
 _CACHE = tempfile.mkdtemp(prefix="iqabench-test-cache-")
 os.environ.setdefault("IQABENCH_CACHE", _CACHE)
 os.environ["IQABENCH_PROGRESS"] = "0"
+# no test reaches past the loopback: published weights are never fetched
+# (tests/test_fetch.py switches this off for its own server on 127.0.0.1)
+os.environ["IQABENCH_OFFLINE"] = "1"
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -29,12 +29,13 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = {
     "errors": 0, "hookspecs": 0,
     "artifacts": 1, "params": 1, "progress": 1, PACKAGE: 1,
-    "contracts": 2, "registry": 2,
-    "gradients": 3, "data": 3, "metrics": 3,
-    "models": 4,
-    "experiments": 5, "run": 5,
-    "board": 6,
-    "api": 7, "cli": 7,
+    "downloads": 2,
+    "contracts": 3, "registry": 3,
+    "gradients": 4, "data": 4, "metrics": 4,
+    "models": 5,
+    "experiments": 6, "run": 6,
+    "board": 7,
+    "api": 8, "cli": 8,
 }
 #: the most lines a module may have
 MAX_LINES = 350

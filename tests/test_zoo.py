@@ -1,8 +1,9 @@
 """The pyiqa-backed model zoo: offline construction, gradients, weights, recipes.
 
-No test downloads anything: every network is built with its random
-initialisation (pyiqa's checkpoints are not in this machine's cache), and
-every construction runs with the socket layer patched to fail loudly.
+No test downloads anything (tests/test_fetch.py serves files on the
+loopback): every network is built with its random initialisation
+(``--weights random``; pyiqa's checkpoints are not in this machine's cache),
+and every construction runs with the socket layer patched to fail loudly.
 """
 from __future__ import annotations
 
@@ -69,8 +70,7 @@ SLOW_BUILD = {"maniqa"}
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_BUILD else n for n in ZOO_NAMES])
 def test_builds_offline_scores_and_passes_gradients(name, no_network, empty_pyiqa_cache):
     batch, side, params = INPUTS[name]
-    weights = "default" if name not in ("niqe",) else "random"  # niqe's default is a fitted MVG (tested below)
-    model = iqabench.get_model(name, weights=weights, **params)
+    model = iqabench.get_model(name, weights="random", **params)
     assert model.weights.startswith("random-init"), model.weights
     assert model.lower_better == (name in LOWER_BETTER)
     assert len(model.nominal_range) == 2 and model.nominal_range[0] < model.nominal_range[1]
@@ -248,8 +248,22 @@ def test_brisque_published_svr_from_a_local_file(tmp_path, monkeypatch):
 
 
 def test_brisque_without_svr_is_random_init_and_says_so(empty_pyiqa_cache):
-    model = iqabench.get_model("brisque")
+    model = iqabench.get_model("brisque", weights="random")
     assert model.weights == "random-init (seed 0)"
+
+
+@pytest.mark.parametrize("name, file", [("brisque", "brisque_svm_weights.pth"),
+                                        ("hyperiqa", "HyperIQA-resnet50-koniq10k-c96c41b1.pth")])
+def test_default_weights_missing_offline_is_one_line_naming_the_fix(name, file, no_network, empty_pyiqa_cache):
+    """Offline (the test configuration), a published checkpoint that is not
+    cached is an error naming the model, the file, where it was looked for
+    and the command that fetches it -- not a silent random network."""
+    with pytest.raises(WeightsError) as err:
+        iqabench.get_model(name)
+    msg = str(err.value)
+    assert "\n" not in msg and f"model {name!r}" in msg and file in msg
+    assert str(empty_pyiqa_cache / "torch-home" / "hub" / "pyiqa") in msg and f"iqabench fetch {name}" in msg
+    assert not no_network
 
 
 def test_niqe_uses_the_shared_pristine_model_and_agrees_with_it(tmp_path, monkeypatch):
@@ -324,8 +338,9 @@ def _run_cli(invoke, tmp_path, monkeypatch, name):
 
     monkeypatch.setattr(evasion, "ensure_score_range", quick_range)
     store = tmp_path / f"{name}.sqlite"
+    weights = [] if name == "niqe" else ["--weights", "random"]  # niqe's default is a fitted MVG
     result = invoke(["run", "--model", name, "--attack", "ifgsm", "--dataset", "embedded", "--limit", "2",
-                     "--param", "iters=1", "--store", str(store), "--no-leaderboard", "--quiet"])
+                     "--param", "iters=1", "--store", str(store), "--no-leaderboard", "--quiet", *weights])
     assert result.exit_code == 0, result.output
     manifest = json.loads(next((tmp_path / "manifests").glob("*.json")).read_text())
     return manifest, store
@@ -355,12 +370,16 @@ def test_plugin_import_does_not_import_pyiqa():
 
 def test_clip_archive_is_checked_before_loading(tmp_path, monkeypatch):
     """OpenAI's CLIP file (TorchScript) is only loaded when its sha256 is the
-    published one."""
+    published one (checked as a published file is, and again before conversion)."""
+    from iqabench_plugins.zoo.models import convert_clip_archive
+
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     (tmp_path / "hub" / "clip").mkdir(parents=True)
     (tmp_path / "hub" / "clip" / "RN50.pt").write_bytes(b"not the real archive")
-    with pytest.raises(WeightsError, match="not OpenAI's RN50 CLIP archive"):
+    with pytest.raises(WeightsError, match=r"RN50.pt: sha256 [0-9a-f]+\.\.\. is not the published afeb0e10"):
         iqabench.get_model("clipiqa")
+    with pytest.raises(WeightsError, match="not OpenAI's RN50 CLIP archive"):
+        convert_clip_archive(tmp_path / "hub" / "clip" / "RN50.pt")
 
 
 def _tiny_folder(tmp_path, n=6, side=64):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..run.store import Store
-from .labels import baseline_label, defense_label, non_default
+from .labels import backbone_mark, baseline_label, defense_label, non_default
 from .output import section, write_csv
 
 #: the experiment kinds whose cells are rows of this table
@@ -53,7 +53,8 @@ def adversarial_table(store: Store) -> pd.DataFrame:
         amplitude = cfg["attack"].get("amplitude")
         row = {
             "model": cfg["model"]["name"],
-            "weights": "random-init" if str(cfg["model"]["weights"]).startswith("random-init") else cfg["model"]["weights"],
+            "weights": ("random-init" if str(cfg["model"]["weights"]).startswith("random-init")
+                        else cfg["model"]["weights"]) + backbone_mark(s),
             "dataset": f'{cfg["dataset"]["name"]}/{cfg["dataset"]["split"]}',
             "attack": cfg["attack"]["name"] + (f" @{amplitude:g}" if amplitude is not None else ""),
             "params": non_default("attack", cfg["attack"]["name"], cfg["attack"]["params"]),

@@ -27,6 +27,7 @@ import pandas as pd
 from ..errors import IQABenchError
 from ..registry import build_attack
 from ..run.store import Store
+from .labels import backbone_mark
 from .output import pyplot, safe_name, save_png, section, write_csv
 
 METRICS = ("plcc", "srocc", "rmse", "mmae", "mmra", "psnr")
@@ -104,7 +105,9 @@ def backdoor_table(store: Store) -> pd.DataFrame:
         # one row per model x data x trigger x setting x recipe x seed x evaluation size;
         # a later cell replaces an earlier one
         recipe = cfg["model"].get("recipe_profile", "")
-        key = (cfg["model"]["name"], dataset, label, setting, recipe, cfg["seed"], s.get("n_triggered"))
+        # (a model trained from a random backbone is its own, marked, row)
+        key = (cfg["model"]["name"] + backbone_mark(s), dataset, label, setting, recipe, cfg["seed"],
+               s.get("n_triggered"))
         row = rows.setdefault(key, {"model": key[0], "dataset": dataset, "trigger": label, "setting": setting,
                                     "recipe": recipe, "seed": cfg["seed"], "n": s.get("n"),
                                     "n_triggered": s.get("n_triggered")})

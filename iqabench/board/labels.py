@@ -51,3 +51,14 @@ def baseline_label(defense: dict | None) -> str:
     label = defense_label(base if base["name"] != NO_DEFENSE else None)
     return "" if label == defense_label(defense) else label
 
+
+#: what a row's model is marked with when its training started from a random
+#: backbone although the model has a pretrained one (the summary's ``backbone``)
+RANDOM_BACKBONE_MARK = " [random backbone]"
+
+
+def backbone_mark(summary: dict) -> str:
+    """:data:`RANDOM_BACKBONE_MARK` for a cell whose model trained from a random
+    backbone (the paper's start is ImageNet: its numbers are not the paper's
+    setting), else nothing."""
+    return RANDOM_BACKBONE_MARK if summary.get("backbone") == "random" else ""

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ..downloads import RemoteFile
 from ..errors import DatasetError, ModelError
 
 
@@ -74,8 +75,28 @@ class IQAModel(nn.Module):
 
         A ``<stem>.card.json`` beside the file (same stem as the weights, see
         :func:`iqabench.models.build.card_path`) supplies the model card, notably
-        its clean ``score_range``.  Never downloads anything.
+        its clean ``score_range``.  Never downloads anything: the harness
+        fetches the model's :meth:`remote_files` before asking.
         """
+        return None
+
+    @classmethod
+    def remote_files(cls, params: "dict[str, Any] | None" = None) -> "list[RemoteFile]":
+        """The published files this model (with constructor ``params``) fetches
+        on first use: its own checkpoint (role ``"weights"``) and the ImageNet
+        backbone its training recipes start from (role ``"backbone"``).
+        ``iqabench fetch`` downloads them (:func:`iqabench.downloads.ensure`).
+        Default: none."""
+        return []
+
+    def load_backbone(self) -> "str | None":
+        """Load the pretrained backbone the training recipes start from into
+        the freshly initialised network, and say what it was
+        (``"imagenet (<file>, sha256:<digest>)"``); None when the model has
+        no pretrained backbone.  Raises :class:`~iqabench.errors.WeightsUnavailable`
+        when it has one that cannot be had (offline and not cached):
+        :func:`iqabench.models.build.training_start` then trains from random
+        initialisation and says so."""
         return None
 
     def load_weights(self, state: dict) -> None:

@@ -76,7 +76,8 @@ class EvasionExperiment(Experiment):
         }
         label = f"{spec.model} x {spec.attack} on {spec.dataset}/{spec.split}"
         work = EvasionWork(spec, model, dataset, items, (low, high))
-        return self.cells(PlannedCell(config, label, {"score_range": [low, high]}, work), attack, ctx)
+        backbone = {k: v for k, v in (getattr(model, "card", None) or {}).items() if k == "backbone"}
+        return self.cells(PlannedCell(config, label, {"score_range": [low, high], **backbone}, work), attack, ctx)
 
     def cells(self, base: PlannedCell, attack: Attack, ctx: RunContext) -> list[PlannedCell]:
         """The attack's cells made from ``base`` (each with its ``work.perturb``)."""
@@ -153,7 +154,10 @@ def summarise_rows(rows: list[dict], model: IQAModel, low: float, high: float, s
         vals = np.array([r[col] for r in rows], dtype=np.float64)
         finite = vals[np.isfinite(vals)]
         summary[col] = float(finite.mean()) if finite.size else float("nan")
-    test = (getattr(model, "card", None) or {}).get("test")
+    card = getattr(model, "card", None) or {}
+    if card.get("backbone"):  # a trained model: what its training started from
+        summary["backbone"] = card["backbone"]
+    test = card.get("test")
     if test:  # the attacked model's own clean quality on the whole test split (its card)
         summary["model_test"] = {k: test[k] for k in ("split", "n", "plcc", "srocc", "rmse") if k in test}
     norms = {e.get("norm") for e in extras}

@@ -5,6 +5,8 @@ the model's own local pretrained file, else random initialisation -- which
 is recorded as ``"random-init"`` in every manifest and leaderboard row, so a
 number from an untrained network is never mistaken for a real one (an
 analytic model without weights declares its ``provenance`` instead).
+Training starts from :func:`training_start`: random initialisation with the
+model's pretrained backbone (ImageNet) when it has one.
 """
 from __future__ import annotations
 
@@ -16,7 +18,9 @@ import torch
 
 from ..artifacts import file_digest, load_state
 from ..contracts import IQAModel
-from ..errors import WeightsError
+from ..downloads import ensure, record_use
+from ..errors import WeightsError, WeightsUnavailable
+from ..progress import console
 from ..params import resolve_params
 from ..registry import lookup
 
@@ -37,10 +41,11 @@ def build_model(
 ) -> IQAModel:
     """Instantiate model ``name`` in eval mode on ``device``.
 
-    ``weights``: ``"default"`` (the model's local pretrained file if it has
-    one, else random init), ``"random"``, or a path to a safetensors / torch
-    weights file (loaded with ``weights_only=True``; a missing path is an
-    error naming it).
+    ``weights``: ``"default"`` (the model's pretrained file if it has one --
+    its published files fetched first, :func:`fetch_published` -- else
+    random init), ``"random"``, or a path to a safetensors / torch weights
+    file (loaded with ``weights_only=True``; a missing path is an error
+    naming it).
     """
     entry = lookup("model", name)
     resolved = resolve_params(entry.obj, params or {}, f"model {name!r}")
@@ -48,6 +53,7 @@ def build_model(
     model: IQAModel = entry.obj(**resolved)
     path: Path | None
     if weights in (None, "default"):
+        fetch_published(model, name, resolved)
         path = model.pretrained_weights()
     elif str(weights) in RANDOM:
         path = None
@@ -59,7 +65,9 @@ def build_model(
     model.card = {}
     if path is not None:
         model.load_weights(load_state(path))
-        model.weights = f"{path.name} (sha256:{file_digest(path)})"
+        digest = file_digest(path, 64)
+        record_use(path, digest)
+        model.weights = f"{path.name} (sha256:{digest[:16]})"
         card = card_path(path)
         if card.exists():
             model.card = json.loads(card.read_text())
@@ -70,10 +78,54 @@ def build_model(
     return model.to(device).eval()
 
 
+#: ``model.backbone`` of a model whose pretrained backbone could not be had
+RANDOM_BACKBONE = "random"
+
+
+def training_start(name: str, params: dict[str, Any] | None = None, device: str = "cpu",
+                   seed: int = 0) -> IQAModel:
+    """Model ``name`` as its training recipes start: random initialisation
+    (seeded) with its pretrained backbone loaded when it has one
+    (:meth:`IQAModel.load_backbone`; fetched on first use unless offline).
+
+    ``model.backbone``: ``"imagenet (<file>, sha256:<digest>)"``, or
+    :data:`RANDOM_BACKBONE` with a warning naming what is missing when it
+    cannot be had offline, or None for a model without a pretrained
+    backbone.  A backbone file that changed since it was fetched, or a
+    failed download, is an error, never a silent random start.  It is part of
+    :func:`start_identity` (artifact keys) and of the model card.
+    """
+    model = build_model(name, params, "random", "cpu", seed)
+    try:
+        model.backbone = model.load_backbone()
+    except WeightsUnavailable as exc:  # offline, not cached (a changed or broken file stays an error)
+        console.print(f"warning: training from a RANDOM backbone: {exc}", style="yellow", markup=False,
+                      soft_wrap=True)
+        model.backbone = RANDOM_BACKBONE
+    return model.to(device).train(False)
+
+
+def start_identity(model: IQAModel) -> dict[str, Any]:
+    """What a training run's starting point adds to an artifact key: its
+    pretrained backbone, when one was loaded.  A random start adds nothing,
+    so artifacts trained from random initialisation keep their keys."""
+    backbone = getattr(model, "backbone", None)
+    return {"backbone": backbone} if backbone not in (None, RANDOM_BACKBONE) else {}
+
+
+def fetch_published(model: IQAModel, name: str, params: dict[str, Any]) -> None:
+    """Make the model's published weights files (:meth:`IQAModel.remote_files`,
+    role ``"weights"``) local and verified before it looks for them: fetched
+    on first use, a one-line error when missing offline."""
+    for file in type(model).remote_files(params):
+        if file.role == "weights":
+            ensure(file, f"model {name!r}", f"iqabench fetch {name}")
+
+
 def model_identity(model: IQAModel) -> dict[str, Any]:
     """What makes two models the same, for cell and artifact keys (with how
     its clean range was sampled, once :func:`iqabench.models.score_range.ensure_score_range` measured it
-    on a subset of a dataset)."""
+    on a subset of a dataset, and the backbone a training start was given)."""
     return {"name": model.name, "params": getattr(model, "params", {}), "weights": model.weights,
-            **getattr(model, "range_sampling", {})}
+            **start_identity(model), **getattr(model, "range_sampling", {})}
 

@@ -46,7 +46,16 @@ def train_and_save(model: IQAModel, dataset: IQADataset, recipe: TrainRecipe, pa
         "recipe": asdict(recipe), "seed": ctx.seed,
         "params": params if params is not None else getattr(model, "params", None) or model_params(model),
         "train_seconds": round(summary["train_time_s"], 1), "final_train_loss": summary["loss_history"][-1],
+        **backbone_record(model),
     }, score_range=score_range)
+
+
+def backbone_record(model: IQAModel) -> dict[str, Any]:
+    """The card's ``backbone`` entry: ``imagenet (<file>, sha256:...)`` or
+    ``random`` for a model with a pretrained backbone
+    (:func:`iqabench.models.build.training_start`); nothing for one without."""
+    backbone = getattr(model, "backbone", None)
+    return {"backbone": backbone} if backbone else {}
 
 
 def save_with_card(model: IQAModel, dataset: IQADataset, path: Path, device: str = "cpu",

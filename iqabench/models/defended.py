@@ -2,7 +2,8 @@
 
 A defence (``iqabench.contracts.Defense``) either retrains a model with a
 changed loss (``kind = "training"``: it starts from a fresh, seeded random
-init and the model's own recipe) or transforms the trained model
+init -- with the model's pretrained backbone, when it has one:
+:func:`.build.training_start` -- and the model's own recipe) or transforms the trained model
 (``kind = "post-training"``: it starts from the weights the cell names).
 The result is saved once as weights plus a model card -- test PLCC/SROCC/
 RMSE -- under a key of everything that produced it, and loaded like any
@@ -29,8 +30,8 @@ from ..contracts import CellSpec, Defense, IQADataset, IQAModel, RunContext
 from ..data.benign import BENIGN_DRAW
 from ..errors import DatasetError, IQABenchError
 from ..registry import NO_DEFENSE, baseline_of, build_defense
-from .build import build_model, card_path, model_identity
-from .cards import save_with_card
+from .build import build_model, card_path, model_identity, training_start
+from .cards import backbone_record, save_with_card
 
 TRAIN_SPLIT = "train"
 
@@ -87,7 +88,7 @@ def apply_defense(defense: Defense, model: IQAModel, dataset: IQADataset, path: 
     summary = defense.apply(model, dataset, seed=ctx.seed, device=ctx.device, progress=ctx.progress)
     model.requires_grad_(False)
     return save_with_card(model.eval(), dataset, path, ctx.device, {
-        "seed": ctx.seed, **(info or {}),
+        "seed": ctx.seed, **(info or {}), **backbone_record(model),
         "defense": {"name": defense.name, "kind": defense.kind, "params": getattr(defense, "params", {}),
                     "summary": summary},
     }, score_range=score_range)
@@ -114,8 +115,10 @@ def defended_artifact(spec: CellSpec, dataset: IQADataset, ctx: RunContext,
     (:data:`iqabench.data.benign.BENIGN_DRAW`).
     """
     defense = build_defense(spec.defense, spec.defense_params)
-    weights = "random" if defense.kind == "training" else spec.weights
-    start = build_model(spec.model, spec.model_params, weights, ctx.device, ctx.seed)
+    if defense.kind == "training":  # a fresh model, as its recipe starts (pretrained backbone if any)
+        start = training_start(spec.model, spec.model_params, ctx.device, ctx.seed)
+    else:
+        start = build_model(spec.model, spec.model_params, spec.weights, ctx.device, ctx.seed)
     config = {
         "model": model_identity(start), "dataset": dataset.fingerprint(), "seed": ctx.seed,
         "defense": defense_identity(spec.defense, defense), "recipe": recipe_of(start, defense),

@@ -14,17 +14,18 @@ from typing import Any
 from ..artifacts import cache_dir, config_key
 from ..contracts import IQADataset, RunContext, TrainRecipe
 from ..registry import build
-from .build import build_model, card_path
+from .build import card_path, start_identity, training_start
 from .cards import train_and_save
 
 
 def trained_path(model_name: str, params: dict[str, Any], dataset: IQADataset, recipe: TrainRecipe, seed: int,
-                 file_label: str | None = None) -> Path:
+                 file_label: str | None = None, start: dict[str, Any] | None = None) -> Path:
     """Where the model trained clean on ``dataset`` with ``recipe`` and ``seed`` is
-    cached: the key of that configuration, in a file named after the model and
-    ``file_label`` (default: the dataset's name)."""
+    cached: the key of that configuration (and of the starting point,
+    ``start``: :func:`.build.start_identity`), in a file named after the model
+    and ``file_label`` (default: the dataset's name)."""
     key = config_key({"model": model_name, "params": params, "dataset": dataset.fingerprint(),
-                      "recipe": asdict(recipe), "seed": seed})
+                      "recipe": asdict(recipe), "seed": seed, **(start or {})})
     return cache_dir("models") / f"{model_name}-{file_label or dataset.name}-{key}.safetensors"
 
 
@@ -34,9 +35,10 @@ def train_cached(model: tuple[str, dict[str, Any]], dataset: tuple[str, dict[str
     with the recipe ``profile`` and ``ctx``'s seed; returns path and card."""
     (model_name, model_params), (dataset_name, dataset_params) = model, dataset
     data = build("dataset", dataset_name, dataset_params)
-    net = build_model(model_name, model_params, weights="random", device=ctx.device, seed=ctx.seed)
+    net = training_start(model_name, model_params, device=ctx.device, seed=ctx.seed)
     recipe = net.recipe(profile)
-    path = Path(output) if output else trained_path(model_name, net.params, data, recipe, ctx.seed, dataset_name)
+    path = Path(output) if output else trained_path(model_name, net.params, data, recipe, ctx.seed, dataset_name,
+                                                    start_identity(net))
     if path.exists() and card_path(path).exists() and not force:
         return {"path": path, "card": json.loads(card_path(path).read_text()), "cached": True}
     card = train_and_save(net, data, recipe, path, ctx)

@@ -8,6 +8,7 @@ import time
 import uuid
 from typing import Any
 
+from ..downloads import used_files
 from ..registry import plugin_infos
 
 PACKAGES = ("iqabench", "torch", "torchvision", "numpy", "scipy", "pillow", "scikit-image", "pyiqa", "pluggy")
@@ -44,5 +45,8 @@ def build_manifest(run_id: str, device: str, seeds: list[int], extra: dict[str, 
         "torch_threads": torch.get_num_threads(),
         "seeds": seeds,
         "cells": [],
+        # every weights file loaded so far (path -> full sha256); the runner
+        # updates it when the run ends (trained models, backbones, checkpoints)
+        "weights_files": used_files(),
         **(extra or {}),
     }

@@ -21,6 +21,7 @@ import torch
 
 from ..artifacts import write_json
 from ..contracts import CellSpec, Experiment, PlannedCell, RunContext
+from ..downloads import used_files
 from ..errors import IQABenchError
 from ..progress import console, progress, work_ahead
 from ..registry import build_attack, notify_result
@@ -70,6 +71,7 @@ class Runner:
                 for spec in cells:
                     summaries.extend(self.run_cell(spec, ctx.for_cell(spec), run_id, manifest))
         finally:
+            manifest["weights_files"] = used_files()
             write_json(self.store.path.parent / "manifests" / f"{run_id}.json", manifest)
             self.store.add_run(run_id, manifest)
         return summaries

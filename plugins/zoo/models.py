@@ -16,12 +16,14 @@ model), with
   the image score is the mean of its crop scores.  (The BAIQA evaluation
   uses ``crops=25``; ``crops=1`` keeps CPU attacks affordable.)
 * gradients from the score to the input pixels for every model;
-* weights: ``--weights default`` loads pyiqa's own checkpoint when it is in
-  pyiqa's local cache (``<torch hub dir>/pyiqa/<file>``, see
-  :mod:`.offline`) -- read by iqabench's safe loader, never downloaded --
-  else the network keeps its random initialisation (recorded as
-  ``random-init (seed N)``); ``--weights PATH`` loads any file of the same
-  architecture (pyiqa's key layout or ours);
+* weights: ``--weights default`` loads pyiqa's own checkpoint from pyiqa's
+  cache (``<torch hub dir>/pyiqa/<file>``), fetched there on first use
+  unless offline (:mod:`.weights`, :mod:`iqabench.downloads`) and read by
+  iqabench's safe loader; ``--weights random`` keeps the random
+  initialisation (recorded as ``random-init (seed N)``); ``--weights PATH``
+  loads any file of the same architecture (pyiqa's key layout or ours);
+* training starts from the ImageNet backbone of the model's paper
+  (:data:`.weights.BACKBONES`, :meth:`ZooModel.load_backbone`);
 * ``recipe(profile)``: "paper" (= "default") and "quick" training recipes.
 
 Random-init networks predict ``out_offset + out_scale * raw`` with an affine
@@ -48,7 +50,7 @@ from torch import nn
 from iqabench.contracts import IQAModel, TrainRecipe
 from iqabench.errors import ModelError, ParameterError, WeightsError
 
-from . import archs, classical
+from . import archs, classical, weights
 from .offline import pyiqa_cache_file, torch_hub_dir
 
 # ------------------------------------------------------------------ recipes ---
@@ -321,6 +323,14 @@ class ZooModel(IQAModel):
                                  for k, v in r.extra.items()})
 
     # --- weights --------------------------------------------------------------
+    @classmethod
+    def remote_files(cls, params: dict[str, Any] | None = None) -> list:
+        """pyiqa's checkpoint and the training recipes' backbones (:mod:`.weights`)."""
+        return weights.remote_files(cls.spec, params)
+
+    def load_backbone(self) -> str | None:
+        return weights.load_backbone(self)
+
     def pretrained_weights(self) -> Path | None:
         spec = self.spec
         if spec.checkpoint is None:
@@ -384,6 +394,12 @@ def convert_clip_archive(path: Path) -> dict[str, torch.Tensor]:
 
 
 class _CLIPIQA(ZooModel):
+    @classmethod
+    def remote_files(cls, params: dict[str, Any] | None = None) -> list:
+        from iqabench.downloads import RemoteFile
+
+        return [RemoteFile(weights.CLIP_RN50_URL, torch_hub_dir() / "clip" / "RN50.pt", CLIP_RN50_SHA256)]
+
     def pretrained_weights(self) -> Path | None:
         path = torch_hub_dir() / "clip" / "RN50.pt"
         return converted(path, "clip-rn50", convert_clip_archive) if path.is_file() else None
@@ -410,6 +426,11 @@ class _NIQE(ZooModel):
 
 
 class _BRISQUE(ZooModel):
+    @classmethod
+    def remote_files(cls, params: dict[str, Any] | None = None) -> list:
+        """pyiqa's published SVR, unless ``$IQABENCH_BRISQUE_PARAMS`` names one."""
+        return [] if os.environ.get("IQABENCH_BRISQUE_PARAMS") else [weights.pyiqa_file("brisque_svm_weights.pth")]
+
     def _build_core(self) -> tuple[nn.Module, list[str]]:
         return classical.BRISQUECore(), []
 
@@ -417,10 +438,9 @@ class _BRISQUE(ZooModel):
         return self.net(x)
 
     def pretrained_weights(self) -> Path | None:
-        """pyiqa's published SVR (``brisque_svm_weights.pth``) if it is on
-        disk (``$IQABENCH_BRISQUE_PARAMS`` or pyiqa's cache).  Otherwise there
-        is no BRISQUE model offline: the SVR keeps its random initialisation
-        and the run records ``random-init``."""
+        """pyiqa's published SVR (``brisque_svm_weights.pth``) from
+        ``$IQABENCH_BRISQUE_PARAMS`` or pyiqa's cache (fetched there on first
+        use, :meth:`remote_files`)."""
         env = os.environ.get("IQABENCH_BRISQUE_PARAMS")
         source = Path(env).expanduser() if env else pyiqa_cache_file("brisque_svm_weights.pth")
         if source is None or not source.is_file():

@@ -4,10 +4,13 @@ pyiqa's architecture constructors fetch weights as they build: the metric's
 own checkpoint (``load_pretrained_network(url)``), ImageNet backbones
 (``timm.create_model(..., pretrained=True)``, ``torchvision.models.vgg16(
 weights="IMAGENET1K_V1")``) and auxiliary networks (DBCNN's SCNN branch).
-Offline, each of those would try a connection (and may hang on a slow
-resolver).  :func:`offline_construction` builds an architecture with every
-such fetch replaced by "leave the random initialisation as it is", and
-records what was skipped.  Weights are then loaded by iqabench itself, safely
+Each of those would try a connection of its own (no timeout, no hash
+check, and it may hang on a slow resolver).  :func:`offline_construction`
+builds an architecture with every such fetch replaced by "leave the random
+initialisation as it is", and records what was skipped.  Weights -- the
+checkpoint, and the ImageNet backbones a training run starts from -- are
+then fetched by iqabench (:mod:`.weights`, :mod:`iqabench.downloads`) and
+loaded by iqabench itself, safely
 (:func:`iqabench.artifacts.load_state`: safetensors, or ``torch.load`` with
 ``weights_only=True`` -- pyiqa loads its checkpoints with
 ``weights_only=False``, which executes arbitrary pickles).
@@ -15,7 +18,8 @@ records what was skipped.  Weights are then loaded by iqabench itself, safely
 Where pyiqa keeps its checkpoints: ``load_file_from_url`` saves
 ``<torch hub dir>/pyiqa/<file name of the URL>``, with the hub dir
 ``$TORCH_HOME/hub`` (default ``~/.cache/torch/hub``).  :func:`pyiqa_cache_file`
-looks there (and in ``$IQABENCH_PYIQA_CACHE`` first) without importing pyiqa.
+looks there (and in ``$IQABENCH_PYIQA_CACHE`` first) without importing pyiqa;
+:mod:`.weights` downloads there.
 """
 from __future__ import annotations
 
@@ -31,9 +35,23 @@ OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_
 _TORCHVISION_BUILDERS = ("vgg16", "resnet18", "resnet34", "resnet50", "resnet101")
 
 
-def set_offline_env() -> None:
+@contextlib.contextmanager
+def hf_offline() -> Iterator[None]:
+    """Hugging Face's offline switches on while pyiqa's modules are imported
+    and its networks built (huggingface_hub reads them at import), restored
+    afterwards: set for good, they would also switch off iqabench's own
+    downloads (:func:`iqabench.downloads.offline` honours them)."""
+    saved = {key: os.environ.get(key) for key in OFFLINE_ENV}
     for key, value in OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def torch_hub_dir() -> Path:
@@ -69,9 +87,9 @@ def import_pyiqa_module(name: str) -> Any:
     switched off for huggingface_hub."""
     import importlib
 
-    set_offline_env()
     try:
-        return importlib.import_module(name)
+        with hf_offline():
+            return importlib.import_module(name)
     except ImportError as exc:
         from iqabench.errors import ModelError
 
@@ -100,7 +118,6 @@ def offline_construction(*modules: str) -> Iterator[Skipped]:
     import timm
     import torchvision
 
-    set_offline_env()
     skipped = Skipped()
     saved: list[tuple[Any, str, Any]] = []
 
@@ -143,7 +160,8 @@ def offline_construction(*modules: str) -> Iterator[Skipped]:
             if hasattr(mod, attr):
                 patch(mod, attr, skip_network)
     try:
-        yield skipped
+        with hf_offline():
+            yield skipped
     finally:
         for owner, attr, value in reversed(saved):
             setattr(owner, attr, value)

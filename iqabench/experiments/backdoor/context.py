@@ -22,8 +22,8 @@ from ...artifacts import cache_dir, config_key, save_state, write_json
 from ...contracts import IQADataset, IQAModel, Item, RunContext, TrainRecipe
 from ...data.views import SubsetDataset
 from ...errors import DatasetError, ModelError
-from ...models.build import build_model, card_path
-from ...models.cards import train_and_save
+from ...models.build import build_model, card_path, start_identity, training_start
+from ...models.cards import backbone_record, train_and_save
 from ...models.trained import trained_path
 from ...models.training import train_model, training_steps
 from ...progress import console, current_work_ahead, paused
@@ -62,9 +62,11 @@ class BackdoorContext:
     def __post_init__(self) -> None:
         if self.split not in self.dataset.splits():
             raise DatasetError(f"dataset {self.dataset.name!r} has no {self.split!r} split to poison")
-        probe = build_model(self.model_name, self.model_params, "random", "cpu", self.seed)
+        probe = training_start(self.model_name, self.model_params, "cpu", self.seed)
         self.recipe_profile, self.recipe = recipe_for(probe, self.profile)
         self.resolved_params = getattr(probe, "params", self.model_params)
+        self.start = start_identity(probe)  # the pretrained backbone every model here starts from
+        self.backbone = backbone_record(probe)
         self.train_items = [it for it in self.dataset.items(self.split) if it.mos is not None]
         self.poison_items = [self.train_items[i] for i in poison_indices(len(self.train_items), self.ratio, self.seed)]
         self.delta_scale = mos_scale(self.dataset)
@@ -91,15 +93,17 @@ class BackdoorContext:
     def identity(self) -> dict:
         """The configuration every artifact of this experiment depends on."""
         return {"model": self.model_name, "params": self.resolved_params, "dataset": self.dataset.fingerprint(),
-                "recipe": asdict(self.recipe), "recipe_profile": self.recipe_profile, "seed": self.seed}
+                "recipe": asdict(self.recipe), "recipe_profile": self.recipe_profile, "seed": self.seed,
+                **self.start}
 
     def poison_subset_identity(self) -> dict:
         return {"ratio": self.ratio, "items": config_key([it.name for it in self.poison_items])}
 
     # ------------------------------------------------------------- training
     def fresh_model(self, device: str | None = None) -> IQAModel:
-        """The model to copy, randomly initialised with the experiment's seed."""
-        return build_model(self.model_name, self.model_params, "random", device or self.device, self.seed)
+        """The model to copy as its recipe starts: randomly initialised with
+        the experiment's seed, with its pretrained backbone if it has one."""
+        return training_start(self.model_name, self.model_params, device or self.device, self.seed)
 
     def load_model(self, path: Path) -> IQAModel:
         """The model with the weights at ``path``, frozen (attacks need input gradients only)."""
@@ -122,7 +126,8 @@ class BackdoorContext:
             with paused(self.bar):
                 summary = train_model(model, dataset, self.recipe, self.seed, self.device, self.run.progress)
             save_state(path, model.state_dict(), metadata={"role": role, "model": self.model_name, "key": key})
-            write_json(card_path(path), {"role": role, "config": cfg, "train": summary, "torch": torch.__version__})
+            write_json(card_path(path), {"role": role, "config": cfg, "train": summary, **backbone_record(model),
+                                         "torch": torch.__version__})
         return self.load_model(path), path
 
     def clean_model(self) -> tuple[IQAModel, Path]:
@@ -138,7 +143,8 @@ class BackdoorContext:
         """
         path = self._shipped_clean()
         if path is None:
-            path = trained_path(self.model_name, self.resolved_params, self.dataset, self.recipe, self.seed)
+            path = trained_path(self.model_name, self.resolved_params, self.dataset, self.recipe, self.seed,
+                                start=self.start)
         if path.exists() and card_path(path).exists():
             current_work_ahead().withdraw(self.train_steps["clean"])
         else:
@@ -152,7 +158,7 @@ class BackdoorContext:
         return self.load_model(path), path
 
     def _shipped_clean(self) -> Path | None:
-        path = self.fresh_model("cpu").pretrained_weights()
+        path = build_model(self.model_name, self.model_params, "random", "cpu", self.seed).pretrained_weights()
         if path is None or not card_path(path).exists():
             return None
         card = json.loads(card_path(path).read_text())

@@ -60,14 +60,14 @@ class BackdoorExperiment(Experiment):
             model, path, defense = defended_victim(plan, spec)
             cfg = {**victim_config(spec, attack, dataset, plan, path, sampled), "defense": defense}
             label = f"{spec.model} x {spec.attack} (backdoored +{spec.defense}) {where}"
-            return [PlannedCell(cfg, label, work=_Work(spec, model, path, dataset, items, plan))]
+            return [PlannedCell(cfg, label, dict(plan.context.backbone), _Work(spec, model, path, dataset, items, plan))]
         setup = prepare_backdoor(attack, spec, dataset, ctx)
         victim_cfg = victim_config(spec, attack, dataset, setup, setup.victim_path, sampled)
         clean_cfg = {**victim_cfg, "victim": "clean",
                      "attack": {"name": "w/o", "trigger": setup.trigger_identity["name"]},
                      "model": {**victim_cfg["model"], "weights": weights_id(setup.clean_path)}}
         return [PlannedCell(cfg, f"{spec.model} x {cfg['attack']['name']} ({cfg['victim']}) {where}",
-                            work=_Work(spec, model, path, dataset, items, setup))
+                            dict(setup.context.backbone), _Work(spec, model, path, dataset, items, setup))
                 for cfg, model, path in ((clean_cfg, setup.clean, setup.clean_path),
                                          (victim_cfg, setup.victim, setup.victim_path))]
 
@@ -96,6 +96,7 @@ class BackdoorExperiment(Experiment):
             "eval_crops": crops.describe() if crops is not None else dict(WHOLE_IMAGE),
             "trigger_identity": config["trigger"], "defense": config["defense"],
             "timings": {**w.setup.timings, "eval_s": w.eval_s},
+            **w.setup.context.backbone,  # what its models started from: imagenet (file, sha256) or random
             "spec": asdict(w.spec),
         }
 
