@@ -6,7 +6,6 @@ generated once per session into it) and no progress bars.
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -74,6 +73,8 @@ def invoke(tmp_path):
 @pytest.fixture
 def no_network(monkeypatch):
     """Every attempt to open a connection fails, and is recorded."""
+    import socket
+
     attempts = []
 
     def refuse(*args, **kwargs):

@@ -69,20 +69,21 @@ def _pyiqa(name: str):
     return import_pyiqa_module(name)
 
 
-def pyiqa_metric_net(metric: str, seed: int = 0) -> torch.nn.Module:
+def pyiqa_metric_net(metric: str, seed: int = 0) -> tuple[torch.nn.Module, list[str]]:
     """pyiqa's network for ``metric``, built as its metric builds it, with
-    every download skipped: seeded random initialisation, eval mode."""
+    every download skipped: seeded random initialisation, eval mode; and
+    the downloads skipped (``pyiqa:<file>`` for pyiqa's own files)."""
     from iqabench_plugins.zoo.offline import offline_construction
 
     opts = dict(_pyiqa("pyiqa.default_model_configs").DEFAULT_CONFIGS[metric]["metric_opts"])
     module = f"pyiqa.archs.{ARCH_MODULE[metric]}"
     torch.manual_seed(seed)
-    with offline_construction(module):
+    with offline_construction(module) as skipped:
         net = _pyiqa("pyiqa.archs").build_network(opts)
     with torch.no_grad():
         for param, factor in SHARPEN.get(metric, {}).items():
             net.get_parameter(param).mul_(factor)
-    return net.eval()
+    return net.eval(), list(skipped)
 
 
 def wrapper_with(net: torch.nn.Module, name: str, tmp_path, **params) -> torch.nn.Module:
@@ -140,8 +141,12 @@ def pyiqa_crops(x: torch.Tensor, count: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in NETWORKS])
 def test_network_scores_equal_pyiqa_inference(name, tmp_path, no_network):
+    from iqabench.registry import registry
+
     h, w, crops = NETWORKS[name]
-    net = pyiqa_metric_net(name)
+    net, downloads = pyiqa_metric_net(name)
+    # the zoo's default weights are the file pyiqa's metric loads
+    assert f"pyiqa:{registry('model')[name].obj.spec.checkpoint}" in downloads
     x = image(2, h, w)
     if crops is None:
         model = wrapper_with(net, name, tmp_path, crop_size=0)
