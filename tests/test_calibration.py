@@ -59,7 +59,7 @@ ARCH_MODULE = {"hyperiqa": "hypernet_arch", "tres": "tres_arch", "maniqa": "mani
                "musiq": "musiq_arch", "topiq_nr": "topiq_arch", "nima": "nima_arch"}
 #: pyiqa's attribute holding its number of test-time crops
 CROP_ATTR = {"hyperiqa": "num_crop", "tres": "test_sample", "maniqa": "test_sample"}
-#: MANIQA's ViT-B/8 takes over 20 s per 224 crop and direction on a CPU core
+#: MANIQA (ViT-B/8: 784 tokens per 224 crop) needs well over 20 s here on a CPU
 SLOW = {"maniqa"}
 
 
