@@ -22,7 +22,7 @@ checkpoint when it is in the local cache, else a seeded random
 initialisation -- then the figures say how a random network reacts, not a
 trained one).
 
-    python bench/crop_policy.py [--images 4] [--models hyperiqa,dbcnn] [--root DIR]
+    python bench/crop_policy.py [--images 4] [--models hyperiqa,dbcnn] [--root DIR] [--device cuda]
 """
 from __future__ import annotations
 
@@ -77,14 +77,14 @@ def get_model(name: str, weights: str, **params) -> torch.nn.Module:
 
 
 @torch.no_grad()
-def measure(name: str, images: list[Path], weights: str) -> dict:
-    model = get_model(name, weights)
+def measure(name: str, images: list[Path], weights: str, device: str = "cpu") -> dict:
+    model = get_model(name, weights).to(device)
     whole = None
     if PYIQA_CROPS[name] is None:  # pyiqa scores the whole image
-        whole = model if model.crop_size == 0 else get_model(name, weights, crop_size=0)
+        whole = model if model.crop_size == 0 else get_model(name, weights, crop_size=0).to(device)
     ours, theirs = [], []
     for path in images:
-        x = load(path)
+        x = load(path).to(device)
         ours.append(float(model(x)))
         if whole is not None:
             theirs.append(ours[-1] if whole is model else float(whole(x)))
@@ -104,6 +104,7 @@ def main() -> None:
     ap.add_argument("--models", default=",".join(PYIQA_CROPS))
     ap.add_argument("--weights", default="default")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     images = sorted(p for p in args.root.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".bmp", ".png"))[: args.images]
@@ -111,7 +112,7 @@ def main() -> None:
     print("model     pyiqa policy   mean(ours-pyiqa)  mean|diff|  pyiqa mean  spread   |diff|/spread  SROCC  seconds  weights")
     for name in args.models.split(","):
         t = time.perf_counter()
-        r = measure(name, images, args.weights)
+        r = measure(name, images, args.weights, args.device)
         policy = f"{PYIQA_CROPS[name]} crops" if PYIQA_CROPS[name] else "whole image"
         print(f"{name:9s} {policy:13s} {r['mean_diff']:+16.4g} {r['mean_abs_diff']:11.4g} {r['pyiqa_mean']:11.4g} "
               f"{r['spread']:8.3g} {r['abs_diff_per_spread']:13.3g} {r['srocc']:6.2f} {time.perf_counter() - t:8.1f}  "
