@@ -72,3 +72,31 @@ def invoke(tmp_path):
         return CliRunner().invoke(cli, args, catch_exceptions=False)
 
     return _invoke
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Every attempt to open a connection fails, and is recorded."""
+    import socket
+
+    attempts = []
+
+    def refuse(*args, **kwargs):
+        attempts.append(args[1:] if args else kwargs)
+        raise OSError("network access attempted during a test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    return attempts
+
+
+@pytest.fixture
+def livec_sample():
+    """The shared 120-image LIVEC sample (``../shared/data/livec-sample``):
+    its folder, or the test is skipped where it is absent."""
+    root = SHARED / "data" / "livec-sample"
+    if not (root / "Images").is_dir():
+        pytest.skip("../shared/data/livec-sample is not available")
+    return root

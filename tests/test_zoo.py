@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -30,22 +29,6 @@ INPUTS = {
     "topiq_nr": (2, 64, {"crop_size": 0}), "nima": (1, 96, {"crop_size": 0}),
     "clipiqa": (2, 64, {"crop_size": 0}), "niqe": (2, 96, {}), "brisque": (2, 64, {}),
 }
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Every attempt to open a connection fails, and is recorded."""
-    attempts = []
-
-    def refuse(*args, **kwargs):
-        attempts.append(args[1:] if args else kwargs)
-        raise OSError("network access attempted during a zoo test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    return attempts
 
 
 @pytest.fixture

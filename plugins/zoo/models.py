@@ -5,11 +5,16 @@ copy): a :class:`ZooModel` around a pyiqa architecture (or a classical
 model), with
 
 * ``lower_better`` and the nominal score range of pyiqa's metric
-  (``nominal_range``; the FIXED range that normalises robustness scores is
-  still the measured/card ``score_range``);
+  (``nominal_range``: its declared ``score_range``; the FIXED range that
+  normalises robustness scores is still the measured/card ``score_range``);
+* the score pyiqa's metric computes at the same crops
+  (tests/test_calibration.py);
 * a deterministic eval-mode crop policy, typed parameters ``crops`` (number
   of crops, default 1) and ``crop_size`` (side of the square crops taken
-  from the image, 0 = the whole image).  An image smaller than the crop is
+  from the image, 0 = the whole image: pyiqa's own inference for DBCNN,
+  MUSIQ, TOPIQ-NR, NIMA and CLIP-IQA; its HyperIQA, TReS and MANIQA average
+  25, 50 and 20 crops placed otherwise, see the README's "The zoo against
+  pyiqa").  An image smaller than the crop is
   first upscaled (bilinear) so its short side equals the crop; ``crops``
   crops are placed on an even ``ceil(sqrt(crops))`` grid (one crop: the
   centre); a network with a fixed input size gets each crop resized to it;
