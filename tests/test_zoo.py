@@ -263,7 +263,7 @@ def test_niqe_uses_the_shared_pristine_model_and_agrees_with_it(tmp_path, monkey
     mu, cov = torch.randn(36, generator=g, dtype=torch.float64), a @ a.T / 36 + torch.eye(36, dtype=torch.float64)
     path = tmp_path / "niqe-mvg-standin.safetensors"
     save_file({"mu": mu, "cov": cov}, str(path))
-    monkeypatch.setattr(ref, "niqe_model_info", lambda: {"file": str(path)})
+    monkeypatch.setattr(ref, "niqe_model", lambda: ref.NIQEModel(mu, cov, {"file": path.name}, path))
     model = iqabench.get_model("niqe")
     assert model.weights.startswith("niqe-mvg-standin.safetensors")
     # a natural-looking test image: smooth gradients, edges and mild noise

@@ -255,11 +255,14 @@ def _masked_mvg(f: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torc
 # ------------------------------------------------------------ the model ---
 @dataclass
 class NIQEModel:
-    """A pristine multivariate Gaussian ``(mu, cov)`` and where it came from."""
+    """A pristine multivariate Gaussian ``(mu, cov)``, what it is (``info``:
+    source, file name, sha256 -- part of AMI-FGSM's cell key, so it names no
+    machine-specific path) and the file it was read from (``path``)."""
 
     mu: torch.Tensor  # 36
     cov: torch.Tensor  # 36 x 36
     info: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
 
 
 def fit_pristine(images: Iterable[torch.Tensor], patch: int = PATCH,
@@ -322,9 +325,9 @@ def _pyiqa_model(path: Path) -> NIQEModel:
         raise IQABenchError(f"NIQE parameters {path}: unreadable ({exc})") from None
     if mu.numel() != N_FEATURES or cov.shape != (N_FEATURES, N_FEATURES):
         raise IQABenchError(f"NIQE parameters {path}: expected a 36-D model, got mu {tuple(mu.shape)}")
-    info = {"source": "published (Mittal et al. 2013, via pyiqa)", "file": str(path),
+    info = {"source": "published (Mittal et al. 2013, via pyiqa)", "file": path.name,
             "sha256": file_digest(path), "version": NIQE_VERSION, "patch": PATCH}
-    return NIQEModel(mu, cov, info)
+    return NIQEModel(mu, cov, info, path)
 
 
 def _fitted_model(dataset_name: str = "embedded") -> NIQEModel:
@@ -350,11 +353,11 @@ def _fitted_model(dataset_name: str = "embedded") -> NIQEModel:
     state = load_state(path)
     with safe_open(str(path), framework="pt") as f:
         meta = dict(f.metadata() or {})
-    info = {"source": meta.get("source", "fitted"), "file": str(path), "sha256": file_digest(path),
+    info = {"source": meta.get("source", "fitted"), "file": path.name, "sha256": file_digest(path),
             "version": int(meta.get("version", NIQE_VERSION)), "patch": int(meta.get("patch", PATCH)),
             "threshold": float(meta.get("threshold", SHARPNESS_THRESHOLD)),
             "images": int(meta.get("images", 0)), "patches": int(meta.get("patches", 0))}
-    return NIQEModel(state["mu"].to(torch.float64), state["cov"].to(torch.float64), info)
+    return NIQEModel(state["mu"].to(torch.float64), state["cov"].to(torch.float64), info, path)
 
 
 @functools.lru_cache(maxsize=4)

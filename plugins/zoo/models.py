@@ -422,9 +422,9 @@ class _NIQE(ZooModel):
         """The pristine model AMI-FGSM's NIQE uses: the published parameters
         when pyiqa's file is on disk, else the fit on the embedded dataset's
         pristine train crops (cached safetensors)."""
-        from iqabench_plugins.adversarial.niqe import niqe_model_info
+        from iqabench_plugins.adversarial.niqe import niqe_model
 
-        source = Path(niqe_model_info()["file"])
+        source = niqe_model().path
         if source.suffix == ".safetensors":
             return source
         return converted(source, "niqe-published", classical.convert_niqe_mat)
