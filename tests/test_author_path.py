@@ -17,7 +17,7 @@ from iqabench.contracts import IQADataset, Item
 from iqabench.errors import DatasetError, ParameterError
 from iqabench.registry import lookup
 from iqabench.run.store import Store
-from models_for_tests import LowerBetterLinear, MeanLuma
+from models_for_tests import LowerBetterLinear, MeanLuma, Registers
 
 
 class Patches(IQADataset):
@@ -35,20 +35,14 @@ class Patches(IQADataset):
         return torch.full((3, 16, 16), 0.1 + 0.1 * item.source)
 
 
-class Plugin:
-    @hookimpl
-    def register_models(self, register):
-        register(MeanLuma)
-        register(LowerBetterLinear)
-
-    @hookimpl
-    def register_datasets(self, register):
-        register(Patches)
+def author_plugin() -> Registers:
+    """The plugin the author wrote: two models (one lower-is-better) and a dataset."""
+    return Registers(models=(MeanLuma, LowerBetterLinear), datasets=(Patches,))
 
 
 @pytest.fixture
 def patches(plugin):
-    plugin(Plugin(), "author-path")
+    plugin(author_plugin(), "author-path")
 
 
 def _run(invoke, tmp_path, *args):
@@ -92,7 +86,7 @@ def test_an_analytic_model_records_its_provenance_instead_of_random_init(plugin)
 
     plugin(AnalyticPlugin(), "analytic")
     assert iqabench.get_model("test-analytic-luma").weights == "analytic (mean luma)"
-    plugin(Plugin(), "author-path")
+    plugin(author_plugin(), "author-path")
     assert iqabench.get_model("test-mean-luma", seed=3).weights == "random-init (seed 3)"  # no provenance declared
 
 
