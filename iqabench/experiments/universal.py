@@ -13,8 +13,16 @@ from ..contracts import AttackResult, CellSpec, IQADataset, IQAModel, Item, Plan
 from ..data.sampling import sampling_key, subset
 from ..errors import ModelError
 from ..models.build import model_identity
+from ..models.training import reproducible
 from .checks import load_checked
 from .evasion import EvasionExperiment
+
+
+#: CPU threads a universal perturbation trains on.  Multi-threaded CPU kernels
+#: split their reductions by thread count, so without a fixed count one
+#: configuration (one key) gave different perturbations under different
+#: ``OMP_NUM_THREADS`` (``tests/test_uap_threads.py``).  In the key.
+FIT_THREADS = 1
 
 
 class BatchSource:
@@ -42,7 +50,7 @@ def fit_universal(attack: UniversalAttack, model: IQAModel, dataset: IQADataset,
     pool = list(dataset.items(train_split))
     cfg = {"model": model_identity(model), "dataset": dataset.fingerprint(), "split": train_split,
            "train_limit": spec.train_limit, **sampling_key(spec.train_limit, len(pool)), "attack": spec.attack,
-           "params": attack.params, "seed": spec.seed, "batch_size": spec.batch_size}
+           "params": attack.params, "seed": spec.seed, "batch_size": spec.batch_size, "fit_threads": FIT_THREADS}
     key = config_key(cfg)
     path = cache_dir("uaps") / f"{spec.attack}-{key}.safetensors"
     if path.exists():
@@ -50,7 +58,8 @@ def fit_universal(attack: UniversalAttack, model: IQAModel, dataset: IQADataset,
     source = BatchSource(subset(pool, spec.train_limit, spec.seed), spec.batch_size, ctx.device,
                          lambda item: load_checked(dataset, item, model))
     torch.manual_seed(spec.seed)
-    uap = attack.fit(model, source, ctx.device).detach()
+    with reproducible(FIT_THREADS):
+        uap = attack.fit(model, source, ctx.device).detach()
     if not torch.isfinite(uap).all():  # never cache (or apply) a NaN perturbation
         raise ModelError(f"attack {spec.attack!r}: training produced a non-finite perturbation (model "
                          f"{spec.model!r} gave a non-finite score or gradient on the {train_split!r} split)")
