@@ -50,9 +50,16 @@ def batch_seed(seed: int, key: str, batch: int) -> int:
 
 class EvasionExperiment(Experiment):
     """Plans the cell every evasion attack shares; :meth:`cells` turns it into
-    the attack's own cells (one, or one per amplitude)."""
+    the attack's own cells (one, or one per amplitude).  Its scores are the
+    MSU benchmark's methodology (``citation``)."""
 
     in_wildcard = True
+    citation = """@inproceedings{antsiferova2024comparing,
+  author = {Antsiferova, Anastasia and Abud, Khaled and Gushchin, Aleksandr and Shumitskaya, Ekaterina and Lavrushkin, Sergey and Vatolin, Dmitriy},
+  title = {Comparing the Robustness of Modern No-Reference Image- and Video-Quality Metrics to Adversarial Attacks},
+  booktitle = {AAAI Conference on Artificial Intelligence},
+  year = {2024},
+}"""
 
     def plan(self, spec: CellSpec, attack: Attack, ctx: RunContext) -> list[PlannedCell]:
         dataset = cell_dataset(spec, ctx)
@@ -76,8 +83,11 @@ class EvasionExperiment(Experiment):
         }
         label = f"{spec.model} x {spec.attack} on {spec.dataset}/{spec.split}"
         work = EvasionWork(spec, model, dataset, items, (low, high))
-        backbone = {k: v for k, v in (getattr(model, "card", None) or {}).items() if k == "backbone"}
-        return self.cells(PlannedCell(config, label, {"score_range": [low, high], **backbone}, work), attack, ctx)
+        card = getattr(model, "card", None) or {}
+        facts = {k: v for k, v in card.items() if k == "backbone"}
+        if card.get("dataset"):  # what the weights were trained on: the manifest's, for the entry cards
+            facts["training_data"] = f'{card["dataset"]} ({card.get("dataset_fingerprint", "?")})'
+        return self.cells(PlannedCell(config, label, {"score_range": [low, high], **facts}, work), attack, ctx)
 
     def cells(self, base: PlannedCell, attack: Attack, ctx: RunContext) -> list[PlannedCell]:
         """The attack's cells made from ``base`` (each with its ``work.perturb``)."""

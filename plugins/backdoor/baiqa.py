@@ -57,6 +57,7 @@ from ..adversarial.pgd import PGD
 from .alphas import Sampling, alpha_from_label, sample_alphas, shifted_labels
 from .trigger_search import TriggerSearch, trigger_psnr
 from .uap_dct import UAPDCT
+from .. import bib
 
 Profile = Literal["quick", "default", "paper"]
 
@@ -233,6 +234,7 @@ class BAIQAPoisonLabel(BAIQABase):
     """P-BAIQA: trigger at a sampled strength, label shifted by Delta_max * alpha."""
 
     name: ClassVar[str] = "baiqa-p"
+    citation = bib.BAIQA
     description: ClassVar[str] = ("BAIQA poison-label backdoor: trigger alpha * t on 20% of the training images, "
                                   "labels + Delta_max * alpha; trigger= uap-dct (optimised) or a baseline")
     label_mode: ClassVar[str] = "poison"
