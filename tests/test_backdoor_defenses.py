@@ -72,7 +72,7 @@ def test_defense_with_a_backdoor_is_a_separate_cell_and_prune_at_zero_is_the_vic
     table = pd.read_csv(board / "backdoor_defenses.csv")
     assert list(table["defense"]) == ["none", "prune rate=0"]
     assert list(pd.read_csv(board / "backdoor.csv")["trigger"]) == ["w/o (uap-dct)", "uap-dct"]  # Table 1 as before
-    assert "## Backdoor x defence" in (board / "README.md").read_text()
+    assert "## Backdoor x defence" in (board / "backdoor_defenses.md").read_text()
     assert len(list((board / "backdoor").glob("*-pruning-*.png"))) == 1
     assert len(list((board / "backdoor").glob("*.png"))) == 3  # two alpha plots (undefended cells) + the curve
 

@@ -80,7 +80,7 @@ def test_seeds_are_one_row_with_their_spread_and_a_sweep_gets_its_tradeoff_plot(
 
     plots = sorted((board / "defenses").glob("*-tradeoff-*.png"))
     assert len(plots) == 1 and plots[0].stat().st_size > 1000
-    readme = (board / "README.md").read_text()
+    readme = (board / "defenses.md").read_text()
     assert f"defenses/{plots[0].name}" in readme and "± " in readme
 
 

@@ -29,6 +29,7 @@ from ..registry import build_attack
 from ..run.store import Store
 from .labels import backbone_mark
 from .output import pyplot, safe_name, save_png, section, write_csv
+from .section import Board, Part, Table, figures_of
 
 METRICS = ("plcc", "srocc", "rmse", "mmae", "mmra", "psnr")
 MODES = {"poison": "P", "clean": "C"}
@@ -199,3 +200,12 @@ def render_backdoor(store: Store, out: Path) -> tuple[str, list[Path]]:
         return "", []
     return section(INTRO, to_markdown(df)), [write_csv(df, out / "backdoor.csv"), *plot_cells(store, out / "backdoor")]
 
+
+
+def part(board: Board) -> Part | None:
+    """Table 1 and the shift-vs-alpha curves (nothing without undefended backdoor cells)."""
+    md, files = render_backdoor(board.store, board.out)
+    if not md:
+        return None
+    table = Table("BAIQA Table 1 (P = poison label, C = clean label)", backdoor_table(board.store))
+    return Part("backdoor", "Backdoor attacks", md, files, INTRO, [table], figures_of(files))

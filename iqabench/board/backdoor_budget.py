@@ -18,6 +18,7 @@ from ..artifacts import config_key
 from ..run.store import Store
 from .backdoor import BUDGET, MODES, format_metric, budget_setting, undefended_cells
 from .output import pyplot, safe_name, save_png, section, write_csv
+from .section import Board, Part, Table, figures_of
 
 #: what one curve holds fixed (besides the budget)
 EXPERIMENT = ["model", "dataset", "attack", "trigger", "mode", "recipe", "seed", "n_triggered", "setting", "pgd_iters"]
@@ -117,3 +118,12 @@ def render_backdoor_budget(store: Store, out: Path) -> tuple[str, list[Path]]:
         return "", []
     return section(INTRO, to_markdown(df)), [write_csv(df, out / "backdoor_budget.csv"),
                                              *plot_budget(df, out / "backdoor")]
+
+
+def part(board: Board) -> Part | None:
+    """The poisoning-budget table and its curves."""
+    md, files = render_backdoor_budget(board.store, board.out)
+    if not md:
+        return None
+    table = Table("Victims by poison ratio and PGD budget", budget_table(board.store))
+    return Part("backdoor_budget", "Poisoning budget", md, files, INTRO, [table], figures_of(files))

@@ -19,6 +19,7 @@ from ..artifacts import config_key
 from ..run.store import Store
 from .backdoor import LABELS, MODES, format_metric
 from .output import pyplot, safe_name, save_png, section, write_csv
+from .section import Board, Part, Table, figures_of
 from .labels import defense_label
 
 EXPERIMENT = ["model", "dataset", "attack", "trigger", "mode", "recipe", "seed", "n_triggered"]
@@ -129,3 +130,13 @@ def render_backdoor_defenses(store: Store, out: Path) -> tuple[str, list[Path]]:
         return "", []
     table = write_csv(df.drop(columns=["defense_name", "prune_setting"]), out / "backdoor_defenses.csv")
     return section(INTRO, to_markdown(df)), [table, *plot_pruning(df, out / "backdoor")]
+
+
+def part(board: Board) -> Part | None:
+    """The backdoor x defence table and the pruning curves."""
+    md, files = render_backdoor_defenses(board.store, board.out)
+    if not md:
+        return None
+    table = Table("Backdoored victims as the defender leaves them", defense_table(board.store),
+                  hidden=("defense_name", "prune_setting"))
+    return Part("backdoor_defenses", "Backdoor x defence", md, files, INTRO, [table], figures_of(files))

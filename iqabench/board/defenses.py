@@ -28,6 +28,7 @@ import pandas as pd
 from ..artifacts import config_key
 from ..registry import NO_DEFENSE
 from .output import pyplot, save_png, write_csv
+from .section import Board, Part, Table, figures_of
 
 ROW_KEYS = ["model", "dataset", "defense"]
 CLEAN_COLUMNS = [("test_srocc", "test SROCC"), ("clean_srocc", "clean SROCC"), ("clean_plcc", "clean PLCC"),
@@ -174,14 +175,16 @@ def _short(label: str, baseline: str) -> str:
 
 
 # ------------------------------------------------------------------ section ---
+INTRO = ("Rows: model x defence (`none` = undefended), each defended row right after its like-for-like "
+         "`baseline` (the same model made the same way without the defence: for NT its `lam=0` twin with "
+         "the same recipe and seed; for fine-tuning and pruning the undefended model they start from). "
+         "Clean cost: `test SROCC` is the model's own SROCC on the whole test split, clean SROCC/PLCC/RMSE "
+         "are its clean scores against MOS on the attacked images. Several seeds: mean ± sample sd over "
+         "`seeds` (each seed trains its own model); one column per attack.\n")
+
+
 def markdown_section(long: pd.DataFrame, plots: list[Path] = (), root: Path | None = None) -> str:
-    parts = ["## Attack x defence\n",
-             "Rows: model x defence (`none` = undefended), each defended row right after its like-for-like "
-             "`baseline` (the same model made the same way without the defence: for NT its `lam=0` twin with "
-             "the same recipe and seed; for fine-tuning and pruning the undefended model they start from). "
-             "Clean cost: `test SROCC` is the model's own SROCC on the whole test split, clean SROCC/PLCC/RMSE "
-             "are its clean scores against MOS on the attacked images. Several seeds: mean ± sample sd over "
-             "`seeds` (each seed trains its own model); one column per attack.\n"]
+    parts = ["## Attack x defence\n", INTRO]
     for metric, title in MATRIX_METRICS:
         parts.append(f"### {title}\n\n{to_markdown(matrix(long, metric))}\n")
     if plots:
@@ -202,3 +205,14 @@ def render_defenses(adversarial: pd.DataFrame, out: Path) -> tuple[str, list[Pat
     written = [write_csv(long, out / "defenses.csv"), write_csv(matrix(long, "score_rmse"), out / "defense_matrix.csv")]
     plots = plot_tradeoffs(long, out / "defenses")
     return "\n" + markdown_section(long, plots, out), written + plots
+
+
+def part(board: Board) -> Part | None:
+    """The attack x defence matrices and the trade-off plots (nothing without defended cells)."""
+    md, files = render_defenses(board.adversarial, board.out)
+    if not md:
+        return None
+    long = long_table(board.adversarial)
+    tables = [Table(title, matrix(long, metric)) for metric, title in MATRIX_METRICS]
+    tables.append(Table("Per model x defence x attack (mean and sd over seeds)", long))
+    return Part("defenses", "Attack x defence", md, files, INTRO, tables, figures_of(files))

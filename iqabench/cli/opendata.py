@@ -48,3 +48,15 @@ def cite(store) -> None:
     from ..board.cite import bibliography
 
     click.echo(bibliography(open_store(store)), nl=False)
+
+
+@cli.command()
+@click.option("--store", default=DEFAULT_STORE, show_default=True, envvar="IQABENCH_STORE")
+@click.option("--out", "-o", default="leaderboard", show_default=True, help="The site's folder.")
+def report(store, out) -> None:
+    """Render the store as a static site (index.html: open it in a browser, no server
+    needed) with the CSV tables, the Markdown leaderboard and the entry cards."""
+    from ..board.page import render
+
+    index = render(open_store(store), out)[-1]
+    click.echo(f"report: {index}")
