@@ -13,9 +13,10 @@ import shutil
 from pathlib import Path
 
 from ..artifacts import atomic_write_bytes
+from ..contracts.context import gallery_dir
 from ..run.store import Store
 from .entries import write_cards
-from .html import esc, figure_html, markdown, page, table_html
+from .html import esc, figure_html, markdown, number, page, table_html
 from .section import Part
 
 ASSETS = Path(__file__).with_name("assets")
@@ -110,6 +111,7 @@ def write_cell_pages(store: Store, out: Path) -> list[Path]:
             body.append(f"<h2>Reproduce</h2><pre class=\"command\">{esc(reproduce_command(spec))}</pre>")
         if manifest.get("argv"):
             body.append(f"<p>The run that stored it: <code>{esc(shlex.join(manifest['argv']))}</code></p>")
+        body.append(gallery_html(store, cell["key"], out))
         figures = {k: v for k, v in summary.items() if k != "spec"}
         body.append("<h2>Summary</h2>" + _pre(figures))
         body.append("<h2>Resolved configuration</h2>" + _pre(cfg))
@@ -122,3 +124,27 @@ def write_cell_pages(store: Store, out: Path) -> list[Path]:
         title = f"{cfg.get('model', {}).get('name', '?')} x {summary.get('attack') or cfg.get('attack', {}).get('name', '?')}"
         written.append(_write(out / f"{cell['key']}.html", page(title, nav, "", "\n".join(body), root="../")))
     return written
+
+
+def gallery_html(store: Store, key: str, out: Path) -> str:
+    """The cell's gallery (:mod:`iqabench.experiments.gallery`), its thumbnails copied
+    into ``out/<key>/``; nothing when the cell kept none."""
+    index = gallery_dir(store.path, key) / "gallery.json"
+    if not index.is_file():
+        return ""
+    shots = []
+    for entry in json.loads(index.read_text()):
+        images = []
+        for kind, label in (("clean", "clean"), ("attacked", "attacked"), ("diff", "difference")):
+            target = out / key / entry["files"][kind]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(index.parent / entry["files"][kind], target)
+            images.append(f'<img src="{esc(key)}/{esc(entry["files"][kind])}" alt="{esc(entry["name"])}: {label}" '
+                          f'title="{label}">')
+        shots.append(f'<div class="shot">{"".join(images)}<p><strong>{esc(entry["name"])}</strong>: score '
+                     f'{number(entry["clean"])} &rarr; {number(entry["attacked"])} (gain {number(entry["gain"])}), '
+                     f'PSNR {number(entry["psnr"])} dB, SSIM {number(entry["ssim"])}; difference amplified '
+                     f'&times;{entry["amplification"]:.3g} around grey.</p></div>')
+    return ("<h2>Images with the largest gain</h2><p>Clean, attacked, and their difference amplified to "
+            "the full grey range (thumbnails saved when the cell ran).</p>"
+            f'<div class="gallery">{"".join(shots)}</div>')
