@@ -78,10 +78,16 @@ def test_seeds_are_one_row_with_their_spread_and_a_sweep_gets_its_tradeoff_plot(
         assert (row["baseline"] if isinstance(row["baseline"], str) else "") == ("" if lam == 0 else "nt lam=0")
     assert per_cell[0.01][0]["model_test"]["n"] > 0  # the card's whole test split, not the attacked images
 
-    plots = sorted((board / "defenses").glob("*-tradeoff-*.png"))
+    plots = sorted((board / "defenses").glob("*-tradeoff-*.svg"))
     assert len(plots) == 1 and plots[0].stat().st_size > 1000
     readme = (board / "defenses.md").read_text()
     assert f"defenses/{plots[0].name}" in readme and "± " in readme
+    # the site's defences page: a heatmap per matrix, each square annotated with its mean over seeds
+    for metric in ("score_rmse", "robustness"):
+        heatmap = (board / "defenses" / f"test-tiny-data_test-{metric}-heatmap.svg").read_text()
+        for lam in (0.0, 0.01, 0.1):
+            assert f">{np.mean([s[metric] for s in per_cell[lam]]):.3g}<" in heatmap
+        assert f'src="defenses/test-tiny-data_test-{metric}-heatmap.svg"' in (board / "defenses.html").read_text()
 
 
 def test_no_baselines_runs_only_the_cells_asked_for(invoke, plugin, tmp_path):

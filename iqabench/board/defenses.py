@@ -27,8 +27,9 @@ import pandas as pd
 
 from ..artifacts import config_key
 from ..registry import NO_DEFENSE
-from .output import pyplot, save_png, write_csv
-from .section import Board, Part, Table, figures_of
+from .output import pyplot, save_figure, write_csv
+from .plots import heatmap
+from .section import Board, Figure, Part, Table, figures_of
 
 ROW_KEYS = ["model", "dataset", "defense"]
 CLEAN_COLUMNS = [("test_srocc", "test SROCC"), ("clean_srocc", "clean SROCC"), ("clean_plcc", "clean PLCC"),
@@ -159,8 +160,8 @@ def plot_tradeoffs(long: pd.DataFrame, out: Path) -> list[Path]:
         ax.set_title(f"{model} / {dataset}: {baseline.split()[0]} trade-off vs {attack}", fontsize=8)
         fig.tight_layout()
         name = f"{_safe(model)}-{_safe(baseline.split()[0])}-{_safe(attack.split()[0])}-tradeoff-" \
-               f"{config_key([model, dataset, attack, baseline])}.png"
-        written.append(save_png(fig, out / name))
+               f"{config_key([model, dataset, attack, baseline])}.svg"
+        written.append(save_figure(fig, out / name))
     return written
 
 
@@ -215,4 +216,13 @@ def part(board: Board) -> Part | None:
     long = long_table(board.adversarial)
     tables = [Table(title, matrix(long, metric)) for metric, title in MATRIX_METRICS]
     tables.append(Table("Per model x defence x attack (mean and sd over seeds)", long))
-    return Part("defenses", "Attack x defence", md, files, INTRO, tables, figures_of(files))
+    heatmaps = []
+    for metric, title in MATRIX_METRICS:
+        for dataset, rows in long.groupby("dataset", sort=True):
+            values = rows.pivot_table(index=["model", "defense"], columns="attack", values=metric, sort=False)
+            values.index = [f"{m} {d}" for m, d in values.index]
+            path = board.out / "defenses" / f"{_safe(dataset)}-{metric}-heatmap.svg"
+            heatmaps.append(Figure(heatmap(values, f"{title} ({dataset})", path, metric != "score_rmse"),
+                                   f"{title} ({dataset})"))
+    return Part("defenses", "Attack x defence", md, [*files, *(f.path for f in heatmaps)], INTRO, tables,
+                [*heatmaps, *figures_of(files)])

@@ -8,12 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..artifacts import atomic_write_bytes
-from .plots import pyplot, save_figure  # noqa: F401  (sections import pyplot from here)
-
-
-def save_png(fig, path: Path) -> Path:
-    """Write a matplotlib figure as PNG atomically and close it (:func:`.plots.save_figure`)."""
-    return save_figure(fig, path.with_suffix(".png"))
+from .plots import pyplot, save_figure  # noqa: F401  (sections import them from here)
 
 
 def safe_name(text: str) -> str:

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..artifacts import atomic_write_bytes
@@ -120,5 +121,22 @@ def amplitude_curves(df: pd.DataFrame, key: str, label: str, palette: Palette, t
     ax.set_ylabel(label)
     ax.set_title(title, fontsize=8)
     ax.legend(fontsize=6)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def heatmap(values: pd.DataFrame, title: str, path: Path, higher_is_better: bool) -> Path:
+    """A table of numbers as a heatmap (rows x columns, each cell annotated); green = the better end."""
+    plt = pyplot()
+    data = values.to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(2.5 + 1.1 * data.shape[1], 1.2 + 0.35 * data.shape[0]))
+    image = ax.imshow(data, cmap="RdYlGn" if higher_is_better else "RdYlGn_r", aspect="auto")
+    ax.set_xticks(range(data.shape[1]), [str(c) for c in values.columns], rotation=30, ha="right", fontsize=7)
+    ax.set_yticks(range(data.shape[0]), [str(i) for i in values.index], fontsize=7)
+    for (i, j), v in np.ndenumerate(data):
+        if math.isfinite(v):
+            ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize=6)
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    ax.set_title(title, fontsize=8)
     fig.tight_layout()
     return save_figure(fig, path)
