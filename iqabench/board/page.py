@@ -63,7 +63,7 @@ def render(store: Store, out_dir: str | Path, site: bool = True) -> list[Path]:
             links.append(f"- [{part.title}]({part.id}.html)")
     if links:
         md += "\n## Sections\n\nThe site ([index.html](index.html): open it in a browser, offline) has a page " \
-              "per section, a page per cell and the entry cards ([cards/](cards/)).\n\n" + "\n".join(links) + "\n"
+              "per section, a page per cell and the entry cards ([cards/](cards/index.html)).\n\n" + "\n".join(links) + "\n"
     md_path = out / "README.md"
     atomic_write_bytes(md_path, md.encode())
     written.append(md_path)

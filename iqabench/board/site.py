@@ -15,9 +15,9 @@ from pathlib import Path
 from ..artifacts import atomic_write_bytes
 from ..contracts.context import gallery_dir
 from ..run.store import Store
-from .entries import write_cards
+from .entries import entry_cards, write_cards
 from .html import esc, figure_html, markdown, number, page, table_html
-from .section import Part
+from .section import Part, Table
 
 ASSETS = Path(__file__).with_name("assets")
 #: the files of ``assets/`` the pages load
@@ -39,7 +39,7 @@ def _downloads(out: Path, parts: list[Part]) -> str:
     files = sorted({p.relative_to(out).as_posix() for part in parts for p in part.files if p.suffix == ".csv"})
     links = [f'<a href="{esc(f)}">{esc(f)}</a>' for f in files]
     links += ['<a href="README.md">README.md</a> (the Markdown leaderboard)',
-              '<a href="cards/">cards/</a> (one JSON entry card per model x weights; '
+              '<a href="cards/index.html">cards/</a> (one JSON entry card per model x weights; '
               '<a href="assets/entry-card.schema.json">schema</a>)']
     return ("<h2>Data</h2><p>Tables as CSV, entry cards as JSON; the whole store: "
             "<code>iqabench export --format csv|parquet|json --what cells|images|runs</code>; "
@@ -52,9 +52,9 @@ def write_site(store: Store, out: Path, parts: list[Part]) -> Path:
     for name in (*SITE_ASSETS, "entry-card.schema.json"):
         (out / "assets").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ASSETS / name, out / "assets" / name)
-    write_cards(store, out / "cards")
     write_cell_pages(store, out / "cells")
     nav = [(p.title, page_name(p)) for p in parts]
+    write_cards_page(store, out / "cards", nav)
     for part in parts:
         body = [markdown(part.intro)]
         for i, table in enumerate(part.tables):
@@ -66,6 +66,21 @@ def write_site(store: Store, out: Path, parts: list[Part]) -> Path:
     if not any(p.id == "index" for p in parts):
         _write(out / "index.html", page("Overview", nav, "index.html", "<p>No finished cells.</p>"))
     return out / "index.html"
+
+
+def write_cards_page(store: Store, out: Path, nav: list[tuple[str, str]]) -> Path:
+    """The entry cards (``<id>.json``) and ``index.html``, a table of them."""
+    import pandas as pd
+
+    write_cards(store, out)
+    rows = [{"model": c["name"], "card": c["id"], "weights": c["weights"], "sha256": c["weights_sha256"],
+             "flags": " ".join(c["flags"]), "training data": c["training_data"],
+             "paper": (c["paper"] or {}).get("title"), "cells": len(c["scores"])} for c in entry_cards(store)]
+    body = ("<p>One JSON card per model x weights (RobustBench style): the model, its paper, weights and sha256, "
+            "training data, clean metrics, every score of every cell and flags; schema: "
+            '<a href="../assets/entry-card.schema.json">entry-card.schema.json</a>.</p>'
+            + table_html(Table("Entry cards", pd.DataFrame(rows)), "cards-table", cells_dir="../cells", cards_dir="."))
+    return _write(out / "index.html", page("Entry cards", nav, "", body, root="../"))
 
 
 # ---------------------------------------------------------------- cell pages
