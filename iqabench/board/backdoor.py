@@ -29,7 +29,7 @@ from ..registry import build_attack
 from ..run.store import Store
 from .labels import backbone_mark
 from .output import pyplot, safe_name, save_figure, section, write_csv
-from .section import Board, Part, Table, figures_of
+from .section import Board, Part, Table, rendered_part
 
 METRICS = ("plcc", "srocc", "rmse", "mmae", "mmra", "psnr")
 MODES = {"poison": "P", "clean": "C"}
@@ -201,11 +201,7 @@ def render_backdoor(store: Store, out: Path) -> tuple[str, list[Path]]:
     return section(INTRO, to_markdown(df)), [write_csv(df, out / "backdoor.csv"), *plot_cells(store, out / "backdoor")]
 
 
-
 def part(board: Board) -> Part | None:
     """Table 1 and the shift-vs-alpha curves (nothing without undefended backdoor cells)."""
-    md, files = render_backdoor(board.store, board.out)
-    if not md:
-        return None
-    table = Table("BAIQA Table 1 (P = poison label, C = clean label)", backdoor_table(board.store))
-    return Part("backdoor", "Backdoor attacks", md, files, INTRO, [table], figures_of(files))
+    return rendered_part("backdoor", "Backdoor attacks", render_backdoor(board.store, board.out), INTRO,
+                         lambda: Table("BAIQA Table 1 (P = poison label, C = clean label)", backdoor_table(board.store)))

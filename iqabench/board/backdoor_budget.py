@@ -18,7 +18,7 @@ from ..artifacts import config_key
 from ..run.store import Store
 from .backdoor import BUDGET, MODES, format_metric, budget_setting, undefended_cells
 from .output import pyplot, safe_name, save_figure, section, write_csv
-from .section import Board, Part, Table, figures_of
+from .section import Board, Part, Table, rendered_part
 
 #: what one curve holds fixed (besides the budget)
 EXPERIMENT = ["model", "dataset", "attack", "trigger", "mode", "recipe", "seed", "n_triggered", "setting", "pgd_iters"]
@@ -122,8 +122,5 @@ def render_backdoor_budget(store: Store, out: Path) -> tuple[str, list[Path]]:
 
 def part(board: Board) -> Part | None:
     """The poisoning-budget table and its curves."""
-    md, files = render_backdoor_budget(board.store, board.out)
-    if not md:
-        return None
-    table = Table("Victims by poison ratio and PGD budget", budget_table(board.store))
-    return Part("backdoor_budget", "Poisoning budget", md, files, INTRO, [table], figures_of(files))
+    return rendered_part("backdoor_budget", "Poisoning budget", render_backdoor_budget(board.store, board.out), INTRO,
+                         lambda: Table("Victims by poison ratio and PGD budget", budget_table(board.store)))

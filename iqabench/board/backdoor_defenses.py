@@ -19,7 +19,7 @@ from ..artifacts import config_key
 from ..run.store import Store
 from .backdoor import LABELS, MODES, format_metric
 from .output import pyplot, safe_name, save_figure, section, write_csv
-from .section import Board, Part, Table, figures_of
+from .section import Board, Part, Table, rendered_part
 from .labels import defense_label
 
 EXPERIMENT = ["model", "dataset", "attack", "trigger", "mode", "recipe", "seed", "n_triggered"]
@@ -134,9 +134,6 @@ def render_backdoor_defenses(store: Store, out: Path) -> tuple[str, list[Path]]:
 
 def part(board: Board) -> Part | None:
     """The backdoor x defence table and the pruning curves."""
-    md, files = render_backdoor_defenses(board.store, board.out)
-    if not md:
-        return None
-    table = Table("Backdoored victims as the defender leaves them", defense_table(board.store),
-                  hidden=("defense_name", "prune_setting"))
-    return Part("backdoor_defenses", "Backdoor x defence", md, files, INTRO, [table], figures_of(files))
+    return rendered_part("backdoor_defenses", "Backdoor x defence", render_backdoor_defenses(board.store, board.out),
+                         INTRO, lambda: Table("Backdoored victims as the defender leaves them",
+                                              defense_table(board.store), hidden=("defense_name", "prune_setting")))

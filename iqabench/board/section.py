@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from typing import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -85,3 +86,13 @@ class Board:
 def figures_of(files: list[Path]) -> list[Figure]:
     """The figures among a section's files, captioned by their names."""
     return [Figure(p, p.stem) for p in files if p.suffix in (".svg", ".png")]
+
+
+def rendered_part(ident: str, title: str, rendered: tuple[str, list[Path]], intro: str,
+                  table: Callable[[], Table]) -> Part | None:
+    """The part of a section rendered as ``(markdown, files)``: ``table()`` on its page
+    with the figures among its files; None when it rendered nothing."""
+    md, files = rendered
+    if not md:
+        return None
+    return Part(ident, title, md, files, intro, [table()], figures_of(files))

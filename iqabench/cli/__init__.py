@@ -1,6 +1,8 @@
 """The ``iqabench`` command line: the group and its error handling
 (:mod:`.group`), ``iqabench run`` (:mod:`.run`), ``iqabench fetch``
-(:mod:`.fetch`), ``export``/``cite``/``report`` (:mod:`.opendata`), the other commands (:mod:`.commands`), and the commands plugins add (``register_commands``).
+(:mod:`.fetch`), ``export``/``cite``/``report`` (:mod:`.opendata`), the
+other commands (:mod:`.commands`), and the commands plugins add
+(``register_commands``).
 
 Imports: anything in iqabench (the top layer), inside the commands: ``--help``
 must not pay for torch.
