@@ -54,3 +54,22 @@ def test_the_cell_page_embeds_its_gallery(small_store, invoke, tmp_path):
     for name in ("clean", "attacked", "diff"):
         shown = sorted((tmp_path / "site" / "cells" / key).glob(f"*-{name}.jpg"))
         assert shown and all(f'src="{key}/{p.name}"' in page for p in shown)
+
+
+@pytest.mark.parametrize("k", [0, 1])
+def test_run_gallery_sets_how_many_thumbnails_a_cell_keeps(invoke, plugin, tmp_path, k):
+    from models_for_tests import Registers, TinyConvIQA
+
+    plugin(Registers([TinyConvIQA], [TinyData.make(n_train=4, n_test=5)]), "gallery-k")
+    store = tmp_path / "s.sqlite"
+    result = invoke(["run", "-m", "test-tiny-cnn", "-d", "test-tiny-data", "-a", "fgsm", "--batch-size", "2",
+                     "--gallery", str(k), "--store", str(store), "--no-leaderboard", "-q"])
+    assert result.exit_code == 0, result.output
+    if k == 0:
+        assert not (tmp_path / "images").exists()
+        return
+    (key,) = [k for (k,) in sqlite3.connect(store).execute("SELECT key FROM cells")]
+    rows = sqlite3.connect(store).execute("SELECT name, attacked - clean FROM images").fetchall()
+    entries = json.loads((tmp_path / "images" / key / "gallery.json").read_text())
+    assert [e["name"] for e in entries] == [max(rows, key=lambda r: r[1])[0]]  # three batches, one image kept
+    assert len(list((tmp_path / "images" / key).iterdir())) == 5
