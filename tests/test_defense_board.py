@@ -2,6 +2,7 @@
 seeds are one row with their spread, and a sweep of a training-time defence gets a
 trade-off plot -- checked against the per-cell summaries in the store."""
 import json
+import re
 import sqlite3
 
 import numpy as np
@@ -88,6 +89,12 @@ def test_seeds_are_one_row_with_their_spread_and_a_sweep_gets_its_tradeoff_plot(
         for lam in (0.0, 0.01, 0.1):
             assert f">{np.mean([s[metric] for s in per_cell[lam]]):.3g}<" in heatmap
         assert f'src="defenses/test-tiny-data_test-{metric}-heatmap.svg"' in (board / "defenses.html").read_text()
+    # every number of the matrices links to a cell of its row (the first seed's)
+    keys = {json.loads(c)["defense"]["params"]["lam"]: k for k, c in db.execute("SELECT key, config FROM cells")}
+    linked = re.findall(r'<a href="cells/(\w+)\.html">', (board / "defenses.html").read_text())
+    assert set(linked) <= {k for (k,) in db.execute("SELECT key FROM cells")} and len(set(linked)) == 3
+    assert {json.loads(db.execute("SELECT config FROM cells WHERE key = ?", (k,)).fetchone()[0])["defense"]["params"]
+            ["lam"] for k in set(linked)} == set(keys)
 
 
 def test_no_baselines_runs_only_the_cells_asked_for(invoke, plugin, tmp_path):

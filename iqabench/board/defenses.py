@@ -60,6 +60,7 @@ def long_table(adversarial: pd.DataFrame) -> pd.DataFrame:
     out = grouped[metrics].mean()
     out = out.join(grouped[metrics].std(ddof=1).add_suffix("_sd"))
     out["seeds"] = grouped["seed"].nunique()
+    out["cell"] = grouped["cell"].first()  # the first stored cell of the row: where its numbers link
     return out.reset_index()
 
 
@@ -214,7 +215,10 @@ def part(board: Board) -> Part | None:
     if not md:
         return None
     long = long_table(board.adversarial)
-    tables = [Table(title, matrix(long, metric)) for metric, title in MATRIX_METRICS]
+    keys = ROW_KEYS + ["baseline"]
+    cells = long.pivot_table(index=keys, columns="attack", values="cell", aggfunc="first", sort=False, dropna=False)
+    cells = cells.add_suffix("_cell").reset_index()  # each attack's number links to its (first) cell
+    tables = [Table(title, matrix(long, metric).merge(cells, on=keys, how="left")) for metric, title in MATRIX_METRICS]
     tables.append(Table("Per model x defence x attack (mean and sd over seeds)", long))
     heatmaps = []
     for metric, title in MATRIX_METRICS:
