@@ -26,6 +26,8 @@ def used_components(store: Store) -> list[tuple[str, str]]:
         seen[("experiment", cell["kind"])] = None
         for kind in ("model", "dataset", "attack", "trigger", "defense"):
             name = (cfg.get(kind) or {}).get("name") if isinstance(cfg.get(kind), dict) else None
+            if kind == "attack" and cfg.get("victim") == "clean":
+                continue  # a backdoor's clean ("w/o") model: no attack was applied
             if name:
                 seen[(kind, name)] = None
     return list(seen)

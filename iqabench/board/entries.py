@@ -4,7 +4,8 @@ parameters, the paper it implements (its plugin's ``citation``), its weights
 and their sha256, what it was trained on, its clean metrics, every score of
 every finished cell, and flags a reader must see (``random-init``: an
 untrained network; ``random-backbone``: trained from a random backbone where
-the paper starts from ImageNet).  Each card validates against the JSON schema
+the paper starts from ImageNet); a defended model (its own weights) is an
+entry of its own and names its ``defense``.  Each card validates against the JSON schema
 shipped in the package (:data:`SCHEMA_PATH`).  A pure function of the store.
 """
 from __future__ import annotations
@@ -95,7 +96,7 @@ def entry_cards(store: Store) -> list[dict[str, Any]]:
         entry = _model_class(name)
         card = cards.setdefault(card_id, {
             "schema": SCHEMA_ID, "id": card_id, "name": name, "description": entry.description if entry else None,
-            "model_params": params, "paper": _paper(name), "weights": weights,
+            "model_params": params, "defense": cfg.get("defense"), "paper": _paper(name), "weights": weights,
             "weights_sha256": _full_sha(weights, files), "backbone": cfg["model"].get("backbone"),
             "training_data": (facts.get(cell["key"]) or {}).get("training_data"),
             "lower_better": s.get("lower_better"), "score_range": s.get("score_range"),
@@ -103,7 +104,7 @@ def entry_cards(store: Store) -> list[dict[str, Any]]:
         flags = [f for f, on in (("random-init", weights.startswith("random-init")),
                                  ("random-backbone", s.get("backbone") == "random")) if on]
         card["flags"] = sorted({*card["flags"], *flags})
-        if not cfg.get("defense") and "clean_srocc" in s:
+        if "clean_srocc" in s:  # a defended model is an entry of its own: its clean cost is its
             card["clean"].setdefault(f'{cfg["dataset"]["name"]}/{cfg["dataset"].get("split", "")}', {
                 "srocc": s.get("clean_srocc"), "plcc": s.get("clean_plcc"), "rmse": s.get("clean_rmse"),
                 "n": s.get("n"), "test_srocc": (s.get("model_test") or {}).get("srocc")})

@@ -114,6 +114,7 @@ def _batches(images: list[torch.Tensor], size: int):
 class BAIQABase(BackdoorAttack):
     """Shared parameters of both BAIQA attacks (defaults: REFERENCES.md 2)."""
 
+    citation: ClassVar[str] = bib.BAIQA
     trigger: str = "uap-dct"
     pattern: str = ""
     ratio: float = 0.2
@@ -234,7 +235,6 @@ class BAIQAPoisonLabel(BAIQABase):
     """P-BAIQA: trigger at a sampled strength, label shifted by Delta_max * alpha."""
 
     name: ClassVar[str] = "baiqa-p"
-    citation = bib.BAIQA
     description: ClassVar[str] = ("BAIQA poison-label backdoor: trigger alpha * t on 20% of the training images, "
                                   "labels + Delta_max * alpha; trigger= uap-dct (optimised) or a baseline")
     label_mode: ClassVar[str] = "poison"
