@@ -89,6 +89,7 @@ def test_seeds_are_one_row_with_their_spread_and_a_sweep_gets_its_tradeoff_plot(
         for lam in (0.0, 0.01, 0.1):
             assert f">{np.mean([s[metric] for s in per_cell[lam]]):.3g}<" in heatmap
         assert f'src="defenses/test-tiny-data_test-{metric}-heatmap.svg"' in (board / "defenses.html").read_text()
+    assert 'src="defenses/test-tiny-data_test-clean-vs-robustness.svg"' in (board / "defenses.html").read_text()
     # every number of the matrices links to a cell of its row (the first seed's)
     keys = {json.loads(c)["defense"]["params"]["lam"]: k for k, c in db.execute("SELECT key, config FROM cells")}
     linked = re.findall(r'<a href="cells/(\w+)\.html">', (board / "defenses.html").read_text())

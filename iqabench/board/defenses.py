@@ -28,7 +28,7 @@ import pandas as pd
 from ..artifacts import config_key
 from ..registry import NO_DEFENSE
 from .output import pyplot, save_figure, write_csv
-from .plots import heatmap
+from .plots import heatmap, tradeoff_scatter
 from .section import Board, Figure, Part, Table, figures_of
 
 ROW_KEYS = ["model", "dataset", "defense"]
@@ -209,8 +209,28 @@ def render_defenses(adversarial: pd.DataFrame, out: Path) -> tuple[str, list[Pat
     return "\n" + markdown_section(long, plots, out), written + plots
 
 
+def defense_figures(board: Board, long: pd.DataFrame) -> list[Figure]:
+    """Per dataset: a heatmap of each matrix and the clean cost against robustness scatter."""
+    figures = []
+    for dataset, rows in long.groupby("dataset", sort=True):
+        for metric, title in MATRIX_METRICS:
+            values = rows.pivot_table(index=["model", "defense"], columns="attack", values=metric, sort=False)
+            values.index = [f"{m} {d}" for m, d in values.index]
+            path = board.out / "defenses" / f"{_safe(dataset)}-{metric}-heatmap.svg"
+            figures.append(Figure(heatmap(values, f"{title} ({dataset})", path, metric != "score_rmse"),
+                                  f"{title} ({dataset})"))
+        xcol = "test_srocc" if "test_srocc" in rows and rows["test_srocc"].notna().all() else "clean_srocc"
+        title = f"Clean SROCC against robustness, per defence and attack ({dataset})"
+        path = board.out / "defenses" / f"{_safe(dataset)}-clean-vs-robustness.svg"
+        figures.append(Figure(tradeoff_scatter(rows, xcol, "robustness", xcol.replace("_", " "),
+                                               "robustness score (higher = more robust)", board.palette, title, path),
+                              title))
+    return figures
+
+
 def part(board: Board) -> Part | None:
-    """The attack x defence matrices and the trade-off plots (nothing without defended cells)."""
+    """The attack x defence matrices (numbers linked to cells), their heatmaps, the clean
+    cost against robustness scatter and the trade-off plots (nothing without defended cells)."""
     md, files = render_defenses(board.adversarial, board.out)
     if not md:
         return None
@@ -220,13 +240,6 @@ def part(board: Board) -> Part | None:
     cells = cells.add_suffix("_cell").reset_index()  # each attack's number links to its (first) cell
     tables = [Table(title, matrix(long, metric).merge(cells, on=keys, how="left")) for metric, title in MATRIX_METRICS]
     tables.append(Table("Per model x defence x attack (mean and sd over seeds)", long))
-    heatmaps = []
-    for metric, title in MATRIX_METRICS:
-        for dataset, rows in long.groupby("dataset", sort=True):
-            values = rows.pivot_table(index=["model", "defense"], columns="attack", values=metric, sort=False)
-            values.index = [f"{m} {d}" for m, d in values.index]
-            path = board.out / "defenses" / f"{_safe(dataset)}-{metric}-heatmap.svg"
-            heatmaps.append(Figure(heatmap(values, f"{title} ({dataset})", path, metric != "score_rmse"),
-                                   f"{title} ({dataset})"))
-    return Part("defenses", "Attack x defence", md, [*files, *(f.path for f in heatmaps)], INTRO, tables,
-                [*heatmaps, *figures_of(files)])
+    figures = defense_figures(board, long)
+    return Part("defenses", "Attack x defence", md, [*files, *(f.path for f in figures)], INTRO, tables,
+                [*figures, *figures_of(files)])

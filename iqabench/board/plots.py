@@ -140,3 +140,26 @@ def heatmap(values: pd.DataFrame, title: str, path: Path, higher_is_better: bool
     ax.set_title(title, fontsize=8)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def tradeoff_scatter(df: pd.DataFrame, x: str, y: str, xlabel: str, ylabel: str, palette: Palette, title: str,
+                     path: Path) -> Path:
+    """Clean cost against robustness: a point per row (``x``, ``y``), coloured by its
+    ``attack``, marked by its ``defense`` (legend) -- the defences' trade-off at a glance."""
+    plt = pyplot()
+    markers = "os^Dv<>pP*hX"
+    defenses = list(dict.fromkeys(df["defense"]))
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for (attack, defense), rows in df.groupby(["attack", "defense"], sort=False):
+        ax.scatter(rows[x], rows[y], color=palette.attack(attack), marker=markers[defenses.index(defense) % len(markers)],
+                   s=22, edgecolors="black", linewidths=0.3)
+    for i, defense in enumerate(defenses):
+        ax.scatter([], [], color="white", edgecolors="black", marker=markers[i % len(markers)], label=defense)
+    for attack in dict.fromkeys(df["attack"]):
+        ax.scatter([], [], color=palette.attack(attack), marker="s", label=attack)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=8)
+    ax.legend(fontsize=5, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return save_figure(fig, path)
