@@ -116,7 +116,7 @@ def test_the_report_renders_every_cell_sorts_filters_and_stays_offline(browser, 
 
     # every page of the site: images and plots load, no error, nothing off the disk
     key = db.execute("SELECT key FROM cells WHERE attack = 'fgsm'").fetchone()[0]
-    for page in ("adversarial.html", "universal.html", f"cells/{key}.html", "cards/index.html"):
+    for page in ("adversarial.html", "universal.html", "galleries.html", f"cells/{key}.html", "cards/index.html"):
         _check_page(browser, (site / page).as_uri())
     browser.get((site / "cells" / f"{key}.html").as_uri())
     assert len(browser.find_elements(By.CSS_SELECTOR, ".gallery img")) > 0

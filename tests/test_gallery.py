@@ -46,6 +46,8 @@ def test_each_cell_keeps_exactly_its_k_largest_gains_as_thumbnails(small_store):
 
 
 def test_the_cell_page_embeds_its_gallery(small_store, invoke, tmp_path):
+    from iqabench.contracts.context import gallery_dir
+
     result = invoke(["report", "--store", str(small_store), "--out", str(tmp_path / "site")])
     assert result.exit_code == 0, result.output
     key = sqlite3.connect(small_store).execute("SELECT key FROM cells WHERE attack = 'fgsm'").fetchone()[0]
@@ -54,6 +56,11 @@ def test_the_cell_page_embeds_its_gallery(small_store, invoke, tmp_path):
     for name in ("clean", "attacked", "diff"):
         shown = sorted((tmp_path / "site" / "cells" / key).glob(f"*-{name}.jpg"))
         assert shown and all(f'src="{key}/{p.name}"' in page for p in shown)
+    # the galleries page: every cell's largest gain, linked to its cell
+    galleries = (tmp_path / "site" / "galleries.html").read_text()
+    for (k,) in sqlite3.connect(small_store).execute("SELECT key FROM cells"):
+        top = json.loads((gallery_dir(small_store, k) / "gallery.json").read_text())[0]
+        assert f'href="cells/{k}.html"' in galleries and f'src="cells/{k}/{top["files"]["diff"]}"' in galleries
 
 
 @pytest.mark.parametrize("k", [0, 1])

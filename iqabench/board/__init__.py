@@ -5,7 +5,7 @@ overview (:mod:`.overview`), the adversarial table (:mod:`.adversarial`),
 universal attacks per amplitude (:mod:`.universal`), the attack x defence
 matrix (:mod:`.defenses`), BAIQA's Table 1 (:mod:`.backdoor`), backdoor x
 defence (:mod:`.backdoor_defenses`), the poisoning budget
-(:mod:`.backdoor_budget`) -- the page that assembles them (:mod:`.page`), the
+(:mod:`.backdoor_budget`), the galleries (:mod:`.galleries`) -- the page that assembles them (:mod:`.page`), the
 static site (:mod:`.site`, :mod:`.html`, ``assets/``), the figures
 (:mod:`.plots`), and the open data: exports (:mod:`.export`), entry cards
 (:mod:`.entries`) and citations (:mod:`.cite`).

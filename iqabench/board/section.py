@@ -14,7 +14,9 @@ shared adversarial table ``board.adversarial``, the colours
 * ``id``, ``title``, ``intro``: its HTML page ``<id>.html`` and the
   paragraphs above it (Markdown: paragraphs, ``code``, ``### headings``);
 * ``tables``: :class:`Table` s shown on the page, sortable and filterable;
-* ``figures``: :class:`Figure` s embedded on the page.
+* ``figures``: :class:`Figure` s embedded on the page;
+* ``body``: any further HTML of the page (escaped by the section; links
+  relative to the board's folder), after the tables and figures.
 
 Tables follow one convention, so every number links to its cell: a column
 ``X`` may have companions ``X_ci_low``/``X_ci_high`` (shown as ``X ± half
@@ -64,6 +66,7 @@ class Part:
     intro: str = ""
     tables: list[Table] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
+    body: str = ""
 
 
 class Board:

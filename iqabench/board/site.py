@@ -16,7 +16,8 @@ from ..artifacts import atomic_write_bytes
 from ..contracts.context import gallery_dir
 from ..run.store import Store
 from .entries import entry_cards, write_cards
-from .html import esc, figure_html, markdown, number, page, table_html
+from .galleries import gallery_entries, shot_html
+from .html import esc, figure_html, markdown, page, table_html
 from .section import Part, Table
 
 ASSETS = Path(__file__).with_name("assets")
@@ -60,6 +61,7 @@ def write_site(store: Store, out: Path, parts: list[Part]) -> Path:
         for i, table in enumerate(part.tables):
             body.append(table_html(table, f"{part.id}-table-{i}"))
         body.extend(figure_html(f, f.path.relative_to(out).as_posix()) for f in part.figures)
+        body.append(part.body)
         if part.id == "index":
             body.append(_downloads(out, parts))
         _write(out / page_name(part), page(part.title, nav, page_name(part), "\n".join(body)))
@@ -142,24 +144,14 @@ def write_cell_pages(store: Store, out: Path) -> list[Path]:
 
 
 def gallery_html(store: Store, key: str, out: Path) -> str:
-    """The cell's gallery (:mod:`iqabench.experiments.gallery`), its thumbnails copied
-    into ``out/<key>/``; nothing when the cell kept none."""
-    index = gallery_dir(store.path, key) / "gallery.json"
-    if not index.is_file():
+    """The cell's gallery, its thumbnails copied into ``out/<key>/``; nothing when the cell kept none."""
+    entries = gallery_entries(store, key)
+    if not entries:
         return ""
-    shots = []
-    for entry in json.loads(index.read_text()):
-        images = []
-        for kind, label in (("clean", "clean"), ("attacked", "attacked"), ("diff", "difference")):
-            target = out / key / entry["files"][kind]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(index.parent / entry["files"][kind], target)
-            images.append(f'<img src="{esc(key)}/{esc(entry["files"][kind])}" alt="{esc(entry["name"])}: {label}" '
-                          f'title="{label}">')
-        shots.append(f'<div class="shot">{"".join(images)}<p><strong>{esc(entry["name"])}</strong>: score '
-                     f'{number(entry["clean"])} &rarr; {number(entry["attacked"])} (gain {number(entry["gain"])}), '
-                     f'PSNR {number(entry["psnr"])} dB, SSIM {number(entry["ssim"])}; difference amplified '
-                     f'&times;{entry["amplification"]:.3g} around grey.</p></div>')
+    for entry in entries:
+        for name in entry["files"].values():
+            (out / key).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(gallery_dir(store.path, key) / name, out / key / name)
     return ("<h2>Images with the largest gain</h2><p>Clean, attacked, and their difference amplified to "
             "the full grey range (thumbnails saved when the cell ran).</p>"
-            f'<div class="gallery">{"".join(shots)}</div>')
+            f'<div class="gallery">{"".join(shot_html(e, f"{key}/") for e in entries)}</div>')
