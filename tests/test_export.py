@@ -109,3 +109,19 @@ def test_cite_prints_each_used_work_once_and_names_those_without_one(invoke, sma
     assert missing.startswith("% no citation declared:")
     for name in (*MODELS, "test-tiny-data"):
         assert name in missing
+
+
+def test_cite_takes_each_backdoor_work_once_and_no_attack_from_a_clean_model(tmp_path):
+    from iqabench.board.cite import bibliography
+    from iqabench.run.store import Store
+
+    store = Store(tmp_path / "s.sqlite")
+    for key, victim, attack in (("v", "backdoored", "baiqa-p"), ("w", "clean", "w/o"), ("c", "backdoored", "baiqa-c")):
+        cfg = {"kind": "backdoor", "victim": victim, "model": {"name": "cnniqa"}, "dataset": {"name": "koniq10k"},
+               "trigger": {"name": "uap-dct"}, "attack": {"name": attack}, "defense": None, "seed": 0}
+        store.start_cell(key, "backdoor", cfg, "run")
+        store.finish_cell(key, {"n": 1})
+    text = bibliography(store)
+    keys = re.findall(r"^@\w+\{([^,]+),", text, re.M)
+    assert sorted(keys) == ["hosu2020koniq", "kang2014cnniqa", "yu2025baiqa"]  # BAIQA: both attacks and the trigger
+    assert text.strip().splitlines()[-1] == "% no citation declared: experiment backdoor"
