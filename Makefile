@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/iqabench run
+	@echo "report: $(CURDIR)/leaderboard/index.html (open it in a browser; no server needed)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -137,6 +137,11 @@ def test_the_board_flags_rows_trained_from_a_random_backbone(tmp_path):
     weights = dict(zip(adversarial_table(store)["cell"], adversarial_table(store)["weights"]))
     assert weights == {"a": "a.safetensors [random backbone]", "b": "b.safetensors", "c": "c.safetensors"}
     assert sorted(backdoor_table(store)["model"]) == ["hyperiqa", "hyperiqa [random backbone]"]
+    # the entry cards: the flag on the random-backbone weights' card only
+    from iqabench.board.entries import entry_cards
+
+    flags = {c["weights"]: c["flags"] for c in entry_cards(store) if c["weights"].endswith(".safetensors")}
+    assert flags == {"a.safetensors": ["random-backbone"], "b.safetensors": [], "c.safetensors": []}
 
 
 def _publisher_state(file: str) -> dict:

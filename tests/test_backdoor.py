@@ -296,8 +296,8 @@ def test_run_baiqa_p_end_to_end_stores_alpha_rows_and_board(tiny, invoke, tmp_pa
     table = pd.read_csv(board / "backdoor.csv")
     assert list(table["trigger"]) == ["w/o (uap-dct)", "uap-dct"]
     assert {"P_plcc", "P_srocc", "P_rmse", "P_mmae", "P_mmra", "C_mmra"} <= set(table.columns)
-    assert "Backdoor attacks" in (board / "README.md").read_text()
-    assert len(list((board / "backdoor").glob("*.png"))) == 2
+    assert "Backdoor attacks" in (board / "backdoor.md").read_text()
+    assert len(list((board / "backdoor").glob("*.svg"))) == 2
 
     # a rerun reuses every artifact and every finished cell
     assert invoke(args).exit_code == 0 and len(trained) == 3
@@ -517,8 +517,8 @@ def test_budget_board_plots_mmra_against_pgd_eps_per_ratio_and_keeps_table1_to_d
         assert r["cell"] == cell["key"] and r["pgd_iters"] == 3
         assert r["mmra"] == pytest.approx(cell["summary"]["mmra"]) and r["srocc"] == pytest.approx(
             cell["summary"]["srocc"])
-    assert len(list((board / "backdoor").glob("*-budget-*.png"))) == 1  # one experiment, two lines
-    readme = (board / "README.md").read_text()
+    assert len(list((board / "backdoor").glob("*-budget-*.svg"))) == 1  # one experiment, two lines
+    readme = (board / "backdoor_budget.md").read_text()
     assert "## Poisoning budget" in readme and "8/255" in readme
     # Table 1: the default budget only (its victim and w/o rows), not replaced by a sweep cell
     table = backdoor_table(store)

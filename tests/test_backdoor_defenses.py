@@ -72,9 +72,9 @@ def test_defense_with_a_backdoor_is_a_separate_cell_and_prune_at_zero_is_the_vic
     table = pd.read_csv(board / "backdoor_defenses.csv")
     assert list(table["defense"]) == ["none", "prune rate=0"]
     assert list(pd.read_csv(board / "backdoor.csv")["trigger"]) == ["w/o (uap-dct)", "uap-dct"]  # Table 1 as before
-    assert "## Backdoor x defence" in (board / "README.md").read_text()
-    assert len(list((board / "backdoor").glob("*-pruning-*.png"))) == 1
-    assert len(list((board / "backdoor").glob("*.png"))) == 3  # two alpha plots (undefended cells) + the curve
+    assert "## Backdoor x defence" in (board / "backdoor_defenses.md").read_text()
+    assert len(list((board / "backdoor").glob("*-pruning-*.svg"))) == 1
+    assert len(list((board / "backdoor").glob("*.svg"))) == 3  # two alpha plots (undefended cells) + the curve
 
 
 def test_a_defended_backdoor_without_a_train_split_is_a_one_line_error(tiny, invoke, tmp_path, monkeypatch):
@@ -155,7 +155,7 @@ def test_board_renders_the_backdoor_defense_table_and_the_pruning_curve(tmp_path
     assert ("| m | d/test | baiqa-p (uap-dct, P) | default | 10 (4) | prune rate=0.4 "
             "| 0.700 | 0.700 | 5.000 | 9.000 | 0.200 |") in md
     curves = [f for f in files if "-pruning-" in f.name]
-    assert len(curves) == 1 and curves[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(curves) == 1 and curves[0].read_text().startswith("<?xml") and "<svg" in curves[0].read_text()
     table1 = pd.read_csv(tmp_path / "board" / "backdoor.csv")  # Table 1: the undefended victims only
     assert len(table1) == 1 and (table1["P_mmra"][0], table1["C_mmra"][0]) == (0.9, 0.8)
 
@@ -190,7 +190,7 @@ def test_the_backdoor_defenses_suite_runs_end_to_end_on_a_tiny_model(tiny, invok
     rates = [f"prune rate={r / 10:g}" for r in range(1, 7)]
     assert list(table["defense"]) == ["none", "finetune profile=quick", *rates]
     assert np.isfinite(table[["plcc", "srocc", "rmse", "mmae", "mmra"]].to_numpy()).all()
-    assert len(list((board / "backdoor").glob("*-pruning-*.png"))) == 1
+    assert len(list((board / "backdoor").glob("*-pruning-*.svg"))) == 1
 
 
 def test_console_table_prints_summaries_with_missing_values(capsys):

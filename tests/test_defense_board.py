@@ -2,6 +2,7 @@
 seeds are one row with their spread, and a sweep of a training-time defence gets a
 trade-off plot -- checked against the per-cell summaries in the store."""
 import json
+import re
 import sqlite3
 
 import numpy as np
@@ -78,10 +79,23 @@ def test_seeds_are_one_row_with_their_spread_and_a_sweep_gets_its_tradeoff_plot(
         assert (row["baseline"] if isinstance(row["baseline"], str) else "") == ("" if lam == 0 else "nt lam=0")
     assert per_cell[0.01][0]["model_test"]["n"] > 0  # the card's whole test split, not the attacked images
 
-    plots = sorted((board / "defenses").glob("*-tradeoff-*.png"))
+    plots = sorted((board / "defenses").glob("*-tradeoff-*.svg"))
     assert len(plots) == 1 and plots[0].stat().st_size > 1000
-    readme = (board / "README.md").read_text()
+    readme = (board / "defenses.md").read_text()
     assert f"defenses/{plots[0].name}" in readme and "± " in readme
+    # the site's defences page: a heatmap per matrix, each square annotated with its mean over seeds
+    for metric in ("score_rmse", "robustness"):
+        heatmap = (board / "defenses" / f"test-tiny-data_test-{metric}-heatmap.svg").read_text()
+        for lam in (0.0, 0.01, 0.1):
+            assert f">{np.mean([s[metric] for s in per_cell[lam]]):.3g}<" in heatmap
+        assert f'src="defenses/test-tiny-data_test-{metric}-heatmap.svg"' in (board / "defenses.html").read_text()
+    assert 'src="defenses/test-tiny-data_test-clean-vs-robustness.svg"' in (board / "defenses.html").read_text()
+    # every number of the matrices links to a cell of its row (the first seed's)
+    keys = {json.loads(c)["defense"]["params"]["lam"]: k for k, c in db.execute("SELECT key, config FROM cells")}
+    linked = re.findall(r'<a href="cells/(\w+)\.html">', (board / "defenses.html").read_text())
+    assert set(linked) <= {k for (k,) in db.execute("SELECT key FROM cells")} and len(set(linked)) == 3
+    assert {json.loads(db.execute("SELECT config FROM cells WHERE key = ?", (k,)).fetchone()[0])["defense"]["params"]
+            ["lam"] for k in set(linked)} == set(keys)
 
 
 def test_no_baselines_runs_only_the_cells_asked_for(invoke, plugin, tmp_path):

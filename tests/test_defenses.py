@@ -311,7 +311,7 @@ def test_run_with_defenses_end_to_end_renders_the_matrix(invoke, plugin, tmp_pat
     assert list(m["seeds"]) == [1] * 5
     assert {"fgsm", "ifgsm", "clean_srocc", "clean_plcc", "clean_rmse"} <= set(m.columns)
     assert np.isfinite(m[["fgsm", "ifgsm", "clean_srocc"]].to_numpy()).all()
-    assert "## Attack x defence" in (board / "README.md").read_text()
+    assert "## Attack x defence" in (board / "defenses.md").read_text()
     db = sqlite3.connect(store)
     cells = db.execute("SELECT key, defense, summary FROM cells").fetchall()
     assert sorted({d for _, d, _ in cells}, key=str) == sorted({None, "nt", "prune", "finetune"}, key=str)

@@ -26,7 +26,7 @@ def test_the_mean_linf_bound_is_a_column_of_the_csv_and_the_markdown(invoke, plu
     assert df.loc["fgsm", "linf_bound"] == pytest.approx(10 / 255)
     assert df.loc["korhonen", "linf_bound"] == pytest.approx(bounds["korhonen"].mean())
     assert np.isnan(df.loc["madc", "linf_bound"])  # an MSE bound is no L-inf bound
-    lines = (board / "README.md").read_text().splitlines()
+    lines = (board / "adversarial.md").read_text().splitlines()
     header = next(line for line in lines if line.startswith("| model |"))
     col = [c.strip() for c in header.split("|")].index("L-inf bound")
     row = {line.split("|")[4].strip(): [c.strip() for c in line.split("|")] for line in lines

@@ -15,7 +15,9 @@ import pandas as pd
 
 from ..run.store import Store
 from .labels import backbone_mark, baseline_label, defense_label, non_default
-from .output import section, write_csv
+from .output import safe_name, section, write_csv
+from .plots import bar_chart
+from .section import Board, Figure, Part, Table
 
 #: the experiment kinds whose cells are rows of this table
 KINDS = ("adversarial", "universal")
@@ -120,3 +122,51 @@ def render_adversarial(table: pd.DataFrame, out: Path) -> tuple[str, list[Path]]
     """Writes ``adversarial.csv`` (always, so a reader sees an empty board as such); returns the section."""
     path = write_csv(table, out / "adversarial.csv")
     return section("## Adversarial attacks\n", to_markdown(table) if len(table) else "_no finished cells_"), [path]
+
+
+#: the scores the adversarial page draws as bar charts
+CHARTED = ("abs_gain", "rel_gain", "robustness", "wasserstein", "energy")
+
+PAGE_INTRO = """One row per finished evasion cell: model x dataset x attack (x non-default
+parameters x defence x seed). Scores are computed on each model's FIXED clean
+score range, so they are comparable across attacks; a positive gain means the
+attack made images look *better* to the model. ± is the half-width of the 95%
+Student-t interval of the per-image mean. Robustness: higher = more robust.
+Universal attacks appear as their mean over amplitudes (the universal page has
+each amplitude). Every number links to its cell.
+"""
+
+
+def entry_label(row) -> str:
+    """A bar's legend: the model, its defence, and a mark for untrained weights."""
+    defended = f" +{row['defense']}" if row.get("defense", "none") != "none" else ""
+    untrained = " [random-init]" if str(row.get("weights", "")).startswith("random-init") else ""
+    return f"{row['model']}{defended}{untrained}"
+
+
+def bar_charts(board: Board) -> list[Figure]:
+    """Per dataset and score: bars per attack and model, with 95% intervals."""
+    df = board.adversarial
+    if not len(df):
+        return []
+    df = df[~df["attack"].str.contains(" @", regex=False)].copy()
+    df["entry"] = df.apply(entry_label, axis=1)
+    df["attack"] = df.apply(lambda r: r["attack"] + (f" ({r['params']})" if r.get("params") else ""), axis=1)
+    df = df.drop_duplicates(["entry", "dataset", "attack"])  # the lowest seed of a slot, as the overview
+    labels = dict(SCORE_COLUMNS)
+    figures = []
+    for dataset, rows in df.groupby("dataset", sort=True):
+        for key in CHARTED:
+            path = board.out / "adversarial" / f"{safe_name(dataset)}-{key}.svg"
+            title = f"{labels[key]} on {dataset} (95% intervals)"
+            figures.append(Figure(bar_chart(rows, key, labels[key], board.palette, title, path), title))
+    return figures
+
+
+def part(board: Board) -> Part:
+    """The adversarial section: ``adversarial.csv``, its Markdown table, its page with bar charts."""
+    md, files = render_adversarial(board.adversarial, board.out)
+    figures = bar_charts(board)
+    table = Table("Every evasion cell", board.adversarial, labels=dict(SCORE_COLUMNS))
+    return Part("adversarial", "Adversarial attacks", md, [*files, *(f.path for f in figures)], PAGE_INTRO,
+                [table] if len(board.adversarial) else [], figures)

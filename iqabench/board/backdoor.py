@@ -28,7 +28,8 @@ from ..errors import IQABenchError
 from ..registry import build_attack
 from ..run.store import Store
 from .labels import backbone_mark
-from .output import pyplot, safe_name, save_png, section, write_csv
+from .output import pyplot, safe_name, save_figure, section, write_csv
+from .section import Board, Part, Table, rendered_part
 
 METRICS = ("plcc", "srocc", "rmse", "mmae", "mmra", "psnr")
 MODES = {"poison": "P", "clean": "C"}
@@ -175,8 +176,8 @@ def plot_cells(store: Store, out: Path) -> list[Path]:
         ax.set_title(title, fontsize=8)
         ax.legend(fontsize=7)
         fig.tight_layout()
-        path = out / f'{safe_name(cfg["model"]["name"])}-{safe_name(s["attack"])}-{cfg["victim"]}-{cell["key"]}.png'
-        written.append(save_png(fig, path))
+        path = out / f'{safe_name(cfg["model"]["name"])}-{safe_name(s["attack"])}-{cfg["victim"]}-{cell["key"]}.svg'
+        written.append(save_figure(fig, path))
     return written
 
 
@@ -188,7 +189,7 @@ on clean test images against MOS.  mMAE / mMRA: mean over alpha = +-0.1 ...
 ratio of the achieved to the ideal shift (ideal mMRA = 1); PSNR (dB) of the
 triggered test images at alpha = 1.  `w/o (trigger)`:
 the same model and recipe trained on clean data, under the same trigger.
-Plots of the shift versus alpha: `backdoor/*.png`.
+Plots of the shift versus alpha: `backdoor/*.svg`.
 """
 
 
@@ -199,3 +200,8 @@ def render_backdoor(store: Store, out: Path) -> tuple[str, list[Path]]:
         return "", []
     return section(INTRO, to_markdown(df)), [write_csv(df, out / "backdoor.csv"), *plot_cells(store, out / "backdoor")]
 
+
+def part(board: Board) -> Part | None:
+    """Table 1 and the shift-vs-alpha curves (nothing without undefended backdoor cells)."""
+    return rendered_part("backdoor", "Backdoor attacks", render_backdoor(board.store, board.out), INTRO,
+                         lambda: Table("BAIQA Table 1 (P = poison label, C = clean label)", backdoor_table(board.store)))

@@ -17,7 +17,8 @@ import pandas as pd
 from ..artifacts import config_key
 from ..run.store import Store
 from .backdoor import BUDGET, MODES, format_metric, budget_setting, undefended_cells
-from .output import pyplot, safe_name, save_png, section, write_csv
+from .output import pyplot, safe_name, save_figure, section, write_csv
+from .section import Board, Part, Table, rendered_part
 
 #: what one curve holds fixed (besides the budget)
 EXPERIMENT = ["model", "dataset", "attack", "trigger", "mode", "recipe", "seed", "n_triggered", "setting", "pgd_iters"]
@@ -94,8 +95,8 @@ def plot_budget(df: pd.DataFrame, out: Path) -> list[Path]:
         fig.suptitle(f"{model} / {attack} ({trigger}, {mode}) / {dataset}: poisoning budget, "
                      f"{int(exp[-1])} PGD steps", fontsize=8)
         fig.tight_layout()
-        name = f"{safe_name(model)}-{safe_name(attack)}-{safe_name(trigger)}-budget-{config_key([str(v) for v in exp])}.png"
-        written.append(save_png(fig, out / name))
+        name = f"{safe_name(model)}-{safe_name(attack)}-{safe_name(trigger)}-budget-{config_key([str(v) for v in exp])}.svg"
+        written.append(save_figure(fig, out / name))
     return written
 
 
@@ -106,7 +107,7 @@ the profile's default (Table 1 holds the defaults), e.g. `iqabench run
 --suite cbaiqa-budget`: benign SROCC on clean test images, mMAE and mMRA
 under the trigger, per poison ratio and PGD radius eps (step, iterations).
 Curves of mMRA and benign SROCC against eps, one line per ratio:
-`backdoor/*-budget-*.png`.
+`backdoor/*-budget-*.svg`.
 """
 
 
@@ -117,3 +118,9 @@ def render_backdoor_budget(store: Store, out: Path) -> tuple[str, list[Path]]:
         return "", []
     return section(INTRO, to_markdown(df)), [write_csv(df, out / "backdoor_budget.csv"),
                                              *plot_budget(df, out / "backdoor")]
+
+
+def part(board: Board) -> Part | None:
+    """The poisoning-budget table and its curves."""
+    return rendered_part("backdoor_budget", "Poisoning budget", render_backdoor_budget(board.store, board.out), INTRO,
+                         lambda: Table("Victims by poison ratio and PGD budget", budget_table(board.store)))

@@ -18,7 +18,8 @@ import pandas as pd
 from ..artifacts import config_key
 from ..run.store import Store
 from .backdoor import LABELS, MODES, format_metric
-from .output import pyplot, safe_name, save_png, section, write_csv
+from .output import pyplot, safe_name, save_figure, section, write_csv
+from .section import Board, Part, Table, rendered_part
 from .labels import defense_label
 
 EXPERIMENT = ["model", "dataset", "attack", "trigger", "mode", "recipe", "seed", "n_triggered"]
@@ -104,8 +105,8 @@ def plot_pruning(df: pd.DataFrame, out: Path) -> list[Path]:
         ax.set_title(f"{model} / {attack} ({trigger}, {mode}) / {dataset}: pruning", fontsize=8)
         ax.legend(fontsize=6)
         fig.tight_layout()
-        name = f"{safe_name(model)}-{safe_name(attack)}-{safe_name(trigger)}-pruning-{config_key([str(v) for v in exp])}.png"
-        written.append(save_png(fig, out / name))
+        name = f"{safe_name(model)}-{safe_name(attack)}-{safe_name(trigger)}-pruning-{config_key([str(v) for v in exp])}.svg"
+        written.append(save_figure(fig, out / name))
     return written
 
 
@@ -118,7 +119,7 @@ cost).  Post-training defences (`finetune`, `prune`) start from the victim's
 weights and use a benign fraction of the clean train split; a training-time
 defence (`nt`) trains the victim on the poisoned split with its loss.
 Pruning curves (mMRA and benign SROCC versus rate, rate 0 = undefended,
-fine-tuning dotted): `backdoor/*-pruning-*.png`.
+fine-tuning dotted): `backdoor/*-pruning-*.svg`.
 """
 
 
@@ -129,3 +130,10 @@ def render_backdoor_defenses(store: Store, out: Path) -> tuple[str, list[Path]]:
         return "", []
     table = write_csv(df.drop(columns=["defense_name", "prune_setting"]), out / "backdoor_defenses.csv")
     return section(INTRO, to_markdown(df)), [table, *plot_pruning(df, out / "backdoor")]
+
+
+def part(board: Board) -> Part | None:
+    """The backdoor x defence table and the pruning curves."""
+    return rendered_part("backdoor_defenses", "Backdoor x defence", render_backdoor_defenses(board.store, board.out),
+                         INTRO, lambda: Table("Backdoored victims as the defender leaves them",
+                                              defense_table(board.store), hidden=("defense_name", "prune_setting")))

@@ -27,7 +27,9 @@ import pandas as pd
 
 from ..artifacts import config_key
 from ..registry import NO_DEFENSE
-from .output import pyplot, save_png, write_csv
+from .output import pyplot, save_figure, write_csv
+from .plots import heatmap, tradeoff_scatter
+from .section import Board, Figure, Part, Table, figures_of
 
 ROW_KEYS = ["model", "dataset", "defense"]
 CLEAN_COLUMNS = [("test_srocc", "test SROCC"), ("clean_srocc", "clean SROCC"), ("clean_plcc", "clean PLCC"),
@@ -58,6 +60,7 @@ def long_table(adversarial: pd.DataFrame) -> pd.DataFrame:
     out = grouped[metrics].mean()
     out = out.join(grouped[metrics].std(ddof=1).add_suffix("_sd"))
     out["seeds"] = grouped["seed"].nunique()
+    out["cell"] = grouped["cell"].first()  # the first stored cell of the row: where its numbers link
     return out.reset_index()
 
 
@@ -158,8 +161,8 @@ def plot_tradeoffs(long: pd.DataFrame, out: Path) -> list[Path]:
         ax.set_title(f"{model} / {dataset}: {baseline.split()[0]} trade-off vs {attack}", fontsize=8)
         fig.tight_layout()
         name = f"{_safe(model)}-{_safe(baseline.split()[0])}-{_safe(attack.split()[0])}-tradeoff-" \
-               f"{config_key([model, dataset, attack, baseline])}.png"
-        written.append(save_png(fig, out / name))
+               f"{config_key([model, dataset, attack, baseline])}.svg"
+        written.append(save_figure(fig, out / name))
     return written
 
 
@@ -174,14 +177,16 @@ def _short(label: str, baseline: str) -> str:
 
 
 # ------------------------------------------------------------------ section ---
+INTRO = ("Rows: model x defence (`none` = undefended), each defended row right after its like-for-like "
+         "`baseline` (the same model made the same way without the defence: for NT its `lam=0` twin with "
+         "the same recipe and seed; for fine-tuning and pruning the undefended model they start from). "
+         "Clean cost: `test SROCC` is the model's own SROCC on the whole test split, clean SROCC/PLCC/RMSE "
+         "are its clean scores against MOS on the attacked images. Several seeds: mean ± sample sd over "
+         "`seeds` (each seed trains its own model); one column per attack.\n")
+
+
 def markdown_section(long: pd.DataFrame, plots: list[Path] = (), root: Path | None = None) -> str:
-    parts = ["## Attack x defence\n",
-             "Rows: model x defence (`none` = undefended), each defended row right after its like-for-like "
-             "`baseline` (the same model made the same way without the defence: for NT its `lam=0` twin with "
-             "the same recipe and seed; for fine-tuning and pruning the undefended model they start from). "
-             "Clean cost: `test SROCC` is the model's own SROCC on the whole test split, clean SROCC/PLCC/RMSE "
-             "are its clean scores against MOS on the attacked images. Several seeds: mean ± sample sd over "
-             "`seeds` (each seed trains its own model); one column per attack.\n"]
+    parts = ["## Attack x defence\n", INTRO]
     for metric, title in MATRIX_METRICS:
         parts.append(f"### {title}\n\n{to_markdown(matrix(long, metric))}\n")
     if plots:
@@ -202,3 +207,39 @@ def render_defenses(adversarial: pd.DataFrame, out: Path) -> tuple[str, list[Pat
     written = [write_csv(long, out / "defenses.csv"), write_csv(matrix(long, "score_rmse"), out / "defense_matrix.csv")]
     plots = plot_tradeoffs(long, out / "defenses")
     return "\n" + markdown_section(long, plots, out), written + plots
+
+
+def defense_figures(board: Board, long: pd.DataFrame) -> list[Figure]:
+    """Per dataset: a heatmap of each matrix and the clean cost against robustness scatter."""
+    figures = []
+    for dataset, rows in long.groupby("dataset", sort=True):
+        for metric, title in MATRIX_METRICS:
+            values = rows.pivot_table(index=["model", "defense"], columns="attack", values=metric, sort=False)
+            values.index = [f"{m} {d}" for m, d in values.index]
+            path = board.out / "defenses" / f"{_safe(dataset)}-{metric}-heatmap.svg"
+            figures.append(Figure(heatmap(values, f"{title} ({dataset})", path, metric != "score_rmse"),
+                                  f"{title} ({dataset})"))
+        xcol = "test_srocc" if "test_srocc" in rows and rows["test_srocc"].notna().all() else "clean_srocc"
+        title = f"Clean SROCC against robustness, per defence and attack ({dataset})"
+        path = board.out / "defenses" / f"{_safe(dataset)}-clean-vs-robustness.svg"
+        figures.append(Figure(tradeoff_scatter(rows, xcol, "robustness", xcol.replace("_", " "),
+                                               "robustness score (higher = more robust)", board.palette, title, path),
+                              title))
+    return figures
+
+
+def part(board: Board) -> Part | None:
+    """The attack x defence matrices (numbers linked to cells), their heatmaps, the clean
+    cost against robustness scatter and the trade-off plots (nothing without defended cells)."""
+    md, files = render_defenses(board.adversarial, board.out)
+    if not md:
+        return None
+    long = long_table(board.adversarial)
+    keys = ROW_KEYS + ["baseline"]
+    cells = long.pivot_table(index=keys, columns="attack", values="cell", aggfunc="first", sort=False, dropna=False)
+    cells = cells.add_suffix("_cell").reset_index()  # each attack's number links to its (first) cell
+    tables = [Table(title, matrix(long, metric).merge(cells, on=keys, how="left")) for metric, title in MATRIX_METRICS]
+    tables.append(Table("Per model x defence x attack (mean and sd over seeds)", long))
+    figures = defense_figures(board, long)
+    return Part("defenses", "Attack x defence", md, [*files, *(f.path for f in figures)], INTRO, tables,
+                [*figures, *figures_of(files)])

@@ -1,34 +1,14 @@
 """Writing the board's files atomically (a killed render leaves no half file):
-CSV tables, PNG plots drawn by matplotlib without a display, and a section's
-Markdown."""
+CSV tables, figures (:mod:`.plots`), and a section's Markdown."""
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 
 import pandas as pd
 
 from ..artifacts import atomic_write_bytes
-
-
-def pyplot():
-    """``matplotlib.pyplot`` on the file-only Agg backend (imported on first use: it is slow)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_png(fig, path: Path) -> Path:
-    """Write a matplotlib figure as PNG atomically (a killed render leaves no half file) and close it."""
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    pyplot().close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+from .plots import pyplot, save_figure  # noqa: F401  (sections import them from here)
 
 
 def safe_name(text: str) -> str:

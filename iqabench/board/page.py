@@ -1,11 +1,11 @@
 """The leaderboard page: a pure function of the results store.
 
-``render(store, out_dir)`` writes the CSV files and plots of every section
-and ``README.md`` (Markdown), which assembles the sections in order: the
-adversarial table (:mod:`.adversarial`), the attack x defence matrix
-(:mod:`.defenses`), BAIQA's Table 1 (:mod:`.backdoor`), the backdoor x
-defence table (:mod:`.backdoor_defenses`) and the poisoning budget
-(:mod:`.backdoor_budget`).  A section with no cells writes nothing.
+``render(store, out_dir)`` runs every section of :data:`SECTIONS` (each a
+function ``section(board) -> Part | None``, the interface of :mod:`.section`),
+writes their CSV files and figures, ``README.md`` (Markdown: the overview
+and links), each section's Markdown (``<id>.md``) and the static site (:mod:`.site`: ``index.html``, a page per section,
+a page per cell, the entry cards).  A section with nothing to show writes
+nothing.  A new section adds its function to :data:`SECTIONS`.
 """
 from __future__ import annotations
 
@@ -13,11 +13,9 @@ from pathlib import Path
 
 from ..artifacts import atomic_write_bytes
 from ..run.store import Store
-from .adversarial import adversarial_table, render_adversarial
-from .backdoor import render_backdoor
-from .backdoor_budget import render_backdoor_budget
-from .backdoor_defenses import render_backdoor_defenses
-from .defenses import render_defenses
+from . import adversarial, backdoor, backdoor_budget, backdoor_defenses, defenses, galleries, overview, universal
+from .section import Board, Part
+from .site import write_site
 
 INTRO = """# iqabench leaderboard
 
@@ -32,18 +30,43 @@ Robustness score: higher = more robust. Weights marked `random-init` come
 from an untrained network and measure nothing about the published model.
 """
 
+#: the board's sections, in page order (the first is the site's index page)
+SECTIONS = [overview.section, adversarial.part, universal.part, defenses.part, backdoor.part,
+            backdoor_defenses.part, backdoor_budget.part, galleries.part]
 
-def render(store: Store, out_dir: str | Path) -> list[Path]:
-    """Write every section of the board to ``out_dir``; returns the files written."""
+
+def parts(store: Store, out: Path) -> list[Part]:
+    """Every section's part (sections with nothing to show left out)."""
+    board = Board(store, out, adversarial.adversarial_table(store))
+    return [p for p in (section(board) for section in SECTIONS) if p is not None]
+
+
+def render(store: Store, out_dir: str | Path, site: bool = True) -> list[Path]:
+    """Write every section of the board to ``out_dir`` (and the site unless
+    ``site=False``); returns the files written (the site: its ``index.html`` only).
+
+    ``README.md`` is short: the overview table and a link per section to its
+    page of the site and to its full Markdown, ``<id>.md``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    adversarial = adversarial_table(store)
-    md, written = INTRO, []
-    for section, files in (render_adversarial(adversarial, out), render_defenses(adversarial, out),
-                           render_backdoor(store, out), render_backdoor_defenses(store, out),
-                           render_backdoor_budget(store, out)):
-        md += section
-        written.extend(files)
+    found = parts(store, out)
+    md, written, links = INTRO, [], []
+    for part in found:
+        written.extend(part.files)
+        if part.id == "index":
+            md += part.markdown
+        elif part.markdown:
+            written.append(out / f"{part.id}.md")
+            atomic_write_bytes(written[-1], (f"# iqabench leaderboard: {part.title}\n" + part.markdown).encode())
+            links.append(f"- [{part.title}]({part.id}.html) (Markdown: [{part.id}.md]({part.id}.md))")
+        elif site:
+            links.append(f"- [{part.title}]({part.id}.html)")
+    if links:
+        md += "\n## Sections\n\nThe site ([index.html](index.html): open it in a browser, offline) has a page " \
+              "per section, a page per cell and the entry cards ([cards/](cards/index.html)).\n\n" + "\n".join(links) + "\n"
     md_path = out / "README.md"
     atomic_write_bytes(md_path, md.encode())
-    return [*written, md_path]
+    written.append(md_path)
+    if site:
+        written.append(write_site(store, out, found))
+    return written

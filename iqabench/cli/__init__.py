@@ -1,6 +1,8 @@
 """The ``iqabench`` command line: the group and its error handling
 (:mod:`.group`), ``iqabench run`` (:mod:`.run`), ``iqabench fetch``
-(:mod:`.fetch`), the other commands (:mod:`.commands`), and the commands plugins add (``register_commands``).
+(:mod:`.fetch`), ``export``/``cite``/``report`` (:mod:`.opendata`), the
+other commands (:mod:`.commands`), and the commands plugins add
+(``register_commands``).
 
 Imports: anything in iqabench (the top layer), inside the commands: ``--help``
 must not pay for torch.
@@ -12,7 +14,7 @@ import sys
 import click
 
 from ..errors import IQABenchError
-from . import commands, fetch, run  # noqa: F401  (they add their commands to the group)
+from . import commands, fetch, opendata, run  # noqa: F401  (they add their commands to the group)
 from .group import cli
 
 __all__ = ["cli", "main"]

@@ -69,7 +69,7 @@ def score(file, clean_col, attacked_col, score_range, lower_better, as_json) -> 
 @click.option("--store", default=DEFAULT_STORE, show_default=True, envvar="IQABENCH_STORE")
 @click.option("--output", "-o", default="leaderboard", show_default=True)
 def leaderboard(store, output) -> None:
-    """Render the results store into CSV and Markdown tables."""
+    """Render the results store into CSV and Markdown tables and the static site (as ``report``)."""
     from ..board.page import render
     from ..run.store import Store
 

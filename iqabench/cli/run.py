@@ -39,6 +39,7 @@ class RunOptions:
     quiet: bool
     no_baselines: bool
     profile: str | None
+    gallery: int
 
 
 @cli.command()
@@ -75,6 +76,9 @@ class RunOptions:
                    "seed; post-training defences: the undefended model).")
 @click.option("--profile", type=click.Choice(["quick", "default", "paper"]), default=None,
               help="Size of attacks that train (backdoors): sets their 'profile' parameter.")
+@click.option("--gallery", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Thumbnails each evasion cell keeps of its images with the largest gain, beside the store "
+                   "(the report's galleries; 0: none).")
 def run(**options) -> None:
     """Attack models and store per-image results and cell summaries.
 
@@ -91,7 +95,9 @@ def run(**options) -> None:
         os.environ["IQABENCH_PROGRESS"] = "0"
     if opts.profile:
         set_profile(cells, opts.profile)
-    runner = Runner(open_run(opts.store, opts.device, opts.force, not opts.quiet), baselines=not opts.no_baselines)
+    ctx = open_run(opts.store, opts.device, opts.force, not opts.quiet)
+    ctx.gallery = opts.gallery
+    runner = Runner(ctx, baselines=not opts.no_baselines)
     summaries = runner.run(cells)
     print_summaries(summaries)
     if not opts.no_leaderboard:

@@ -14,6 +14,7 @@ because plugins reach it without a context.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 T = TypeVar("T")
@@ -25,7 +26,9 @@ class RunContext:
     (show progress bars); ``force`` (recompute finished cells); ``store`` (the
     results store, :class:`iqabench.run.store.Store`, on a run); ``bar`` (the
     run's live progress display: experiments add their tasks to it, nested
-    displays such as a trainer's pause it)."""
+    displays such as a trainer's pause it); ``gallery`` (thumbnails an evasion
+    cell keeps of its images with the largest gain, beside the store: the
+    report's galleries; 0: none -- never part of a key)."""
 
     device: str = "cpu"
     seed: int = 0
@@ -33,6 +36,7 @@ class RunContext:
     force: bool = False
     store: Any = None
     bar: Any = None
+    gallery: int = 3
     built: dict = field(default_factory=dict, repr=False)
 
     def for_cell(self, spec: Any) -> "RunContext":
@@ -48,3 +52,12 @@ class RunContext:
         if text not in self.built:
             self.built[text] = build()
         return self.built[text]
+
+
+#: the folder beside the results store that holds the cells' gallery thumbnails
+GALLERY_FOLDER = "images"
+
+
+def gallery_dir(store_path: Any, key: str) -> Path:
+    """Where the gallery of cell ``key`` of the store at ``store_path`` lives."""
+    return Path(store_path).parent / GALLERY_FOLDER / key

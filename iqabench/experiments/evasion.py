@@ -19,6 +19,7 @@ import torch
 
 from ..contracts import (Attack, AttackResult, CellSpec, Experiment, IQADataset, IQAModel, Item, PlannedCell,
                          RunContext)
+from ..contracts.context import gallery_dir
 from ..data.sampling import sampling_key, subset
 from ..errors import DatasetError, NonFiniteError
 from ..gradients import counting_steps
@@ -28,6 +29,7 @@ from ..models.build import model_identity
 from ..models.score_range import ensure_score_range
 from .checks import check_result, check_scores, load_checked
 from .components import cell_dataset, cell_model
+from .gallery import Gallery
 
 
 @dataclass
@@ -50,9 +52,16 @@ def batch_seed(seed: int, key: str, batch: int) -> int:
 
 class EvasionExperiment(Experiment):
     """Plans the cell every evasion attack shares; :meth:`cells` turns it into
-    the attack's own cells (one, or one per amplitude)."""
+    the attack's own cells (one, or one per amplitude).  Its scores are the
+    MSU benchmark's methodology (``citation``)."""
 
     in_wildcard = True
+    citation = """@inproceedings{antsiferova2024comparing,
+  author = {Antsiferova, Anastasia and Abud, Khaled and Gushchin, Aleksandr and Shumitskaya, Ekaterina and Lavrushkin, Sergey and Vatolin, Dmitriy},
+  title = {Comparing the Robustness of Modern No-Reference Image- and Video-Quality Metrics to Adversarial Attacks},
+  booktitle = {AAAI Conference on Artificial Intelligence},
+  year = {2024},
+}"""
 
     def plan(self, spec: CellSpec, attack: Attack, ctx: RunContext) -> list[PlannedCell]:
         dataset = cell_dataset(spec, ctx)
@@ -76,8 +85,11 @@ class EvasionExperiment(Experiment):
         }
         label = f"{spec.model} x {spec.attack} on {spec.dataset}/{spec.split}"
         work = EvasionWork(spec, model, dataset, items, (low, high))
-        backbone = {k: v for k, v in (getattr(model, "card", None) or {}).items() if k == "backbone"}
-        return self.cells(PlannedCell(config, label, {"score_range": [low, high], **backbone}, work), attack, ctx)
+        card = getattr(model, "card", None) or {}
+        facts = {k: v for k, v in card.items() if k == "backbone"}
+        if card.get("dataset"):  # what the weights were trained on: the manifest's, for the entry cards
+            facts["training_data"] = f'{card["dataset"]} ({card.get("dataset_fingerprint", "?")})'
+        return self.cells(PlannedCell(config, label, {"score_range": [low, high], **facts}, work), attack, ctx)
 
     def cells(self, base: PlannedCell, attack: Attack, ctx: RunContext) -> list[PlannedCell]:
         """The attack's cells made from ``base`` (each with its ``work.perturb``)."""
@@ -89,23 +101,38 @@ class EvasionExperiment(Experiment):
         size = w.spec.batch_size
         batches = [w.items[i: i + size] for i in range(0, len(w.items), size)]
         task = ctx.bar.add_task(cell.label, total=len(w.items)) if ctx.bar is not None else None
+        gallery = cell_gallery(cell, ctx)
+        if gallery is not None and not done:
+            gallery.reset()  # computed from its first batch: no thumbnail of an earlier computation stays
         for b, batch in enumerate(batches):
             if b not in done:
                 torch.manual_seed(batch_seed(w.spec.seed, cell.key, b))
-                yield b, attack_batch(w, batch, b * size, cell.config["attack"]["name"], ctx.device)
+                yield b, attack_batch(w, batch, b * size, cell.config["attack"]["name"], ctx.device, gallery)
             if task is not None:
                 ctx.bar.advance(task, len(batch))
 
     def summarise(self, cell: PlannedCell, rows: list[dict], ctx: RunContext) -> dict[str, Any]:
         w: EvasionWork = cell.work
         summary = summarise_rows(rows, w.model, *w.score_range, w.spec)
+        gallery = cell_gallery(cell, ctx)
+        if gallery is not None:
+            gallery.finish(rows)
         amplitude = cell.config["attack"].get("amplitude")
         summary["attack"] = cell.config["attack"]["name"] + (f" @{amplitude:g}" if amplitude is not None else "")
         return summary
 
 
-def attack_batch(work: EvasionWork, batch: list[Item], offset: int, attack_name: str, device: str) -> list[dict]:
-    """The rows of one batch: images of equal size share a forward pass."""
+def cell_gallery(cell: PlannedCell, ctx: RunContext) -> Gallery | None:
+    """The cell's gallery beside the store (None off a store or with ``ctx.gallery = 0``)."""
+    if ctx.store is None or not ctx.gallery:
+        return None
+    return Gallery(gallery_dir(ctx.store.path, cell.key), ctx.gallery, cell.work.model.lower_better)
+
+
+def attack_batch(work: EvasionWork, batch: list[Item], offset: int, attack_name: str, device: str,
+                 gallery: Gallery | None = None) -> list[dict]:
+    """The rows of one batch: images of equal size share a forward pass (thumbnails of
+    the largest gains go to ``gallery``)."""
     model = work.model
     images = [load_checked(work.dataset, item, model) for item in batch]
     groups: dict[tuple, list[int]] = {}
@@ -139,6 +166,8 @@ def attack_batch(work: EvasionWork, batch: list[Item], offset: int, attack_name:
                 "psnr": float(psnr[j]), "ssim": float(ssim[j]), "linf": float(linf[j]),
                 "bound": float(bound[j]), "extra": {"norm": result.norm, "mos": batch[i].mos},
             }
+        if gallery is not None:
+            gallery.offer([out[i] for i in idxs], x, adv)
     return [out[i] for i in range(len(batch))]
 
 

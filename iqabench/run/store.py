@@ -187,3 +187,16 @@ class Store:
             f"SELECT {', '.join(IMAGE_COLUMNS)} FROM images WHERE cell_key = ? ORDER BY idx", (key,)
         )
         return [dict(zip(IMAGE_COLUMNS, row)) for row in cur]
+
+    # -------------------------------------------------------------- export
+    #: the tables :meth:`table` reads (the open-data export's ``--what``)
+    TABLES = ("runs", "cells", "images")
+
+    def table(self, name: str) -> list[dict[str, Any]]:
+        """Every row of table ``name`` exactly as stored (JSON columns as their
+        text), in insertion order: what ``iqabench export`` writes."""
+        if name not in self.TABLES:
+            raise ValueError(f"no table {name!r} in the store (one of {', '.join(self.TABLES)})")
+        cur = self.db.execute(f"SELECT * FROM {name} ORDER BY rowid")
+        columns = [d[0] for d in cur.description]
+        return [dict(zip(columns, row)) for row in cur]

@@ -13,6 +13,7 @@ import torch
 
 from iqabench.contracts import Attack, AttackResult, IQAModel, check_positive
 from iqabench.gradients import gain_and_grad, project_linf
+from .. import bib
 
 
 @dataclass
@@ -20,6 +21,7 @@ class FGSM(Attack):
     """Fast gradient sign method: one signed-gradient step of size eps (L-inf)."""
 
     name = "fgsm"
+    citation = bib.FGSM
     description = "Fast gradient sign method: one signed-gradient step of size eps (L-inf)."
 
     eps: float = 10 / 255
@@ -38,6 +40,7 @@ class IFGSM(Attack):
     """Iterative FGSM: `iters` signed steps of size `alpha`, projected on the eps ball."""
 
     name = "ifgsm"
+    citation = bib.IFGSM
     description = "Iterative FGSM: signed steps of size alpha, projected on the L-inf eps ball."
 
     eps: float = 10 / 255

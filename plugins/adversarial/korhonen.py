@@ -44,6 +44,7 @@ import torch.nn.functional as F
 from iqabench.contracts import Attack, AttackResult, IQAModel, check_positive
 from iqabench.errors import ParameterError
 from iqabench.gradients import gain_and_grad
+from .. import bib
 
 _LUMA = (0.299, 0.587, 0.114)  # BT.601, as the reference's cv2 YCrCb conversion
 
@@ -69,6 +70,7 @@ class Korhonen(Attack):
     """Adam on the image, its steps scaled by a Sobel spatial-activity map (``map_on="gradient"``: the gradient masked)."""
 
     name = "korhonen"
+    citation = bib.KORHONEN
     description = ("Korhonen et al.: Adam steps on the image scaled by Sobel spatial activity "
                    "(map_on=gradient: the gradient masked, as the reference writes it); bound = realised L-inf.")
 

@@ -66,6 +66,7 @@ import torch
 from iqabench.contracts import Attack, AttackResult, IQAModel, check_positive
 from iqabench.errors import ParameterError
 from iqabench.gradients import gain_and_grad
+from .. import bib
 
 #: (lr, iters) by mode when not given: the reference code's, and enough to
 #: cross the sphere for the fixed-MSE modes (lr as a fraction of eps)
@@ -164,6 +165,7 @@ class MADC(Attack):
     """Raise the score at (nearly) constant MSE: projected sign steps, from the clean image (MSU code) or on the MSE sphere."""
 
     name = "madc"
+    citation = bib.MAD
     description = ("MADC: sign steps along the score gradient projected orthogonally to the MSE gradient; "
                    "init=clean (MSU code, RMSE <= eps) or noise|gradient (on the sphere MSE = eps^2).")
 

@@ -34,6 +34,7 @@ import torch
 from iqabench.contracts import Attack, AttackResult, IQAModel, check_positive
 from iqabench.errors import IQABenchError, ParameterError
 from iqabench.gradients import gain_and_grad, project_linf
+from .. import bib
 
 
 def momentum_ifgsm(model: IQAModel, x: torch.Tensor, eps: torch.Tensor, alpha: torch.Tensor,
@@ -57,6 +58,7 @@ class MIFGSM(Attack):
     """Momentum iterative FGSM (L-inf): signed steps along the accumulated gradient."""
 
     name = "mifgsm"
+    citation = bib.MIFGSM
     description = "Momentum iterative FGSM: signed steps along g_t = grad + mu g_(t-1), L-inf eps ball."
 
     eps: float = 10 / 255
@@ -87,6 +89,7 @@ class AMIFGSM(Attack):
     """MI-FGSM with a per-image L-inf bound (1/NIQE(x), or the reference code's 10/255) and step bound/iters."""
 
     name = "amifgsm"
+    citation = bib.MIFGSM
     description = "Adaptive MI-FGSM: per-image L-inf bound 1/NIQE(x) (eps_mode=fixed: 10/255), step bound/iters, momentum mu."
 
     iters: int = 10

@@ -32,6 +32,7 @@ import torch
 from iqabench.contracts import Attack, AttackResult, IQAModel, check_positive, normalised_gain
 from iqabench.errors import ParameterError
 from iqabench.gradients import input_grad, project_linf
+from .. import bib
 
 
 def random_crops(x: torch.Tensor, n: int, size: int) -> torch.Tensor:
@@ -71,6 +72,7 @@ class PGD(Attack):
     """PGD (L-inf or L2), untargeted or towards a target score, optional EOT over random crops."""
 
     name = "pgd"
+    citation = bib.PGD
     description = "PGD, L-inf or L2, untargeted (gain) or targeted (MSE to a score), optional EOT over random crops + hflip."
 
     norm: Literal["linf", "l2"] = "linf"

@@ -57,6 +57,7 @@ from ..adversarial.pgd import PGD
 from .alphas import Sampling, alpha_from_label, sample_alphas, shifted_labels
 from .trigger_search import TriggerSearch, trigger_psnr
 from .uap_dct import UAPDCT
+from .. import bib
 
 Profile = Literal["quick", "default", "paper"]
 
@@ -113,6 +114,7 @@ def _batches(images: list[torch.Tensor], size: int):
 class BAIQABase(BackdoorAttack):
     """Shared parameters of both BAIQA attacks (defaults: REFERENCES.md 2)."""
 
+    citation: ClassVar[str] = bib.BAIQA
     trigger: str = "uap-dct"
     pattern: str = ""
     ratio: float = 0.2

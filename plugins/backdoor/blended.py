@@ -23,6 +23,7 @@ import torch
 
 from iqabench.contracts import Trigger, check_positive
 from iqabench.errors import ParameterError
+from .. import bib
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Blended(Trigger):
     """Blended: ``(1 - w) x + w * noise`` with ``w = alpha * weight``."""
 
     name = "blended"
+    citation = bib.BLENDED
     description = "Blended baseline: (1-w) x + w * uniform noise pattern, w = alpha * weight."
     differentiable = True
 

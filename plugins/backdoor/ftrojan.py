@@ -20,6 +20,7 @@ from iqabench.contracts import Trigger
 from iqabench.errors import ParameterError
 
 from .uap_dct import MID64_POSITIONS, inject_dct
+from .. import bib
 
 
 @dataclass
@@ -27,6 +28,7 @@ class FTrojan(Trigger):
     """FTrojan: a fixed magnitude on 64 mid-frequency DCT coefficients of Cb and Cr."""
 
     name = "ftrojan"
+    citation = bib.FTROJAN
     description = "FTrojan baseline: fixed magnitude on 64 mid-frequency 16x16 DCT coefficients of Cb and Cr."
     differentiable = False  # the 8-bit rounding of the DCT pipeline
 

@@ -52,6 +52,7 @@ from iqabench.contracts import Trigger
 from iqabench.errors import ParameterError
 
 from .dct import block_dct2, block_idct2
+from .. import bib
 
 BLOCK = 16
 
@@ -226,6 +227,7 @@ class UAPDCT(Trigger):
     """
 
     name = "uap-dct"
+    citation = bib.BAIQA
     description = "BAIQA UAP-DCT trigger: alpha * t added to 64 mid-frequency 16x16 DCT coefficients in YCbCr."
     differentiable = False  # round(255 x): no gradient w.r.t. x (gradients w.r.t. t flow)
 

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from iqabench.contracts import Trigger, check_positive
 from iqabench.errors import ParameterError
+from .. import bib
 
 
 @dataclass
@@ -35,6 +36,7 @@ class WaNet(Trigger):
     """WaNet: a fixed smooth warp of strength ``alpha * s`` from a k x k noise grid."""
 
     name = "wanet"
+    citation = bib.WANET
     description = "WaNet baseline: smooth warp, identity grid + alpha * s * upsampled k x k noise / size."
     differentiable = True
 

@@ -15,6 +15,7 @@ from iqabench.errors import ParameterError
 from iqabench.data.views import SubsetDataset
 
 from .common import model_recipe
+from .. import bib
 
 
 @dataclass
@@ -26,6 +27,7 @@ class FineTune(Defense):
     """
 
     name = "finetune"
+    citation = bib.FINE_PRUNING
     description = "Fine-tune the trained model on a benign 20% of the training data with its own recipe (BAIQA)"
     kind = "post-training"
 

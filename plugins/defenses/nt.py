@@ -57,6 +57,7 @@ from iqabench.contracts import Defense, IQADataset, IQAModel, check_positive
 from iqabench.errors import ParameterError
 
 from .common import model_recipe
+from .. import bib
 
 Space = Literal["normalised", "pixel"]
 
@@ -109,6 +110,7 @@ class NT(Defense):
     """
 
     name = "nt"
+    citation = bib.NT
     description = "NT: retrain with a finite-difference input-gradient-norm penalty (Liu et al. CVPR 2024)"
     kind = "training"
 

@@ -32,6 +32,7 @@ from iqabench.data.benign import benign_items
 from iqabench.contracts import Defense, IQADataset, IQAModel
 from iqabench.errors import ParameterError
 from iqabench.progress import progress as progress_bar
+from .. import bib
 
 
 @torch.no_grad()
@@ -73,6 +74,7 @@ class Prune(Defense):
     ``fraction`` of the benign training split."""
 
     name = "prune"
+    citation = bib.FINE_PRUNING
     description = "Prune the least active output channels of the feature extractor on benign data (fine-pruning, BAIQA)"
     kind = "post-training"
     #: what the defence computes, beyond its parameters (part of the defended

@@ -56,6 +56,7 @@ from torch import nn
 
 from iqabench.contracts import IQAModel, TrainRecipe
 from iqabench.errors import ModelError
+from .. import bib
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 WEIGHTS_FILE = WEIGHTS_DIR / "cnniqa_embedded.safetensors"
@@ -196,6 +197,7 @@ class CNNIQA(IQAModel):
     """CNNIQA-style NR-IQA (Kang et al. 2014) with low-frequency inputs and image context."""
 
     name = "cnniqa"
+    citation = bib.CNNIQA
     description = "CNNIQA-style small CNN (Kang et al. 2014) with contrast, colour and image-context inputs"
     lower_better = False
 

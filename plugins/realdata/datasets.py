@@ -41,6 +41,7 @@ from iqabench.contracts import Item
 from iqabench.errors import DatasetError
 from iqabench.data.imageio import IMAGE_SUFFIXES, load_image
 
+from .. import bib
 from .common import (Row, TableDataset, first_existing, name_field, need, need_root, normalise_split, pick_column,
                      read_csv)
 
@@ -56,6 +57,7 @@ class LIVEC(TableDataset):
     """LIVE In the Wild Image Quality Challenge (CLIVE): 1162 photographs, MOS ~3-92."""
 
     name = "livec"
+    citation = bib.LIVEC
     description = "LIVE In the Wild Challenge (1162 images, MOS 0-100), official ChallengeDB layout"
     mos_range = (0.0, 100.0)
 
@@ -115,6 +117,7 @@ class KonIQ10k(TableDataset):
     """KonIQ-10k: 10073 in-the-wild images 1024x768, official 70/10/20 split."""
 
     name = "koniq10k"
+    citation = bib.KONIQ
     description = "KonIQ-10k (10073 images, MOS_zscore 0-100, official 70/10/20 split)"
     mos_range = (0.0, 100.0)
 
@@ -142,6 +145,7 @@ class KADID10k(TableDataset):
     """KADID-10k: 81 references x 25 distortions x 5 levels, DMOS 1-5 (higher is better)."""
 
     name = "kadid10k"
+    citation = bib.KADID
     description = "KADID-10k (10125 images, 81 references, DMOS 1-5), split by reference"
     mos_range = (1.0, 5.0)
 
@@ -166,6 +170,7 @@ class TID2013(TableDataset):
     """TID2013: 25 references x 24 distortions x 5 levels, MOS 0-9."""
 
     name = "tid2013"
+    citation = bib.TID2013
     description = "TID2013 (3000 images, 25 references, MOS 0-9), split by reference"
     mos_range = (0.0, 9.0)
 
@@ -201,6 +206,7 @@ class SPAQ(TableDataset):
     """SPAQ: 11125 smartphone photographs, MOS 0-100."""
 
     name = "spaq"
+    citation = bib.SPAQ
     description = "SPAQ (11125 smartphone photos, MOS 0-100), short side resized to 512"
     mos_range = (0.0, 100.0)
 

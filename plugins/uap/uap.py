@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from iqabench.contracts import IQAModel, UniversalAttack, check_positive, normalised_gain
 from iqabench.errors import ParameterError
 from iqabench.progress import progress
+from .. import bib
 
 
 # ---------------------------------------------------------------- helpers ---
@@ -129,6 +130,7 @@ class OptimizedUAP(UniversalAttack):
     """One size x size perturbation trained with Adam on the mean score, clamped to +-clamp."""
 
     name = "uap"
+    citation = bib.UAP
     description = "Optimized UAP: one perturbation trained with Adam to raise the mean score, clamped to +-0.1."
 
     size: int = 256
@@ -161,6 +163,7 @@ class CumulativeUAP(UniversalAttack):
     """Accumulated one-step gradients of the batch-mean score, clamped to +-clamp."""
 
     name = "cumulative-uap"
+    citation = bib.UAP
     description = "Cumulative UAP: sum of one-step gradients of the batch-mean score over the training set, clamped to +-0.1."
 
     size: int = 256
@@ -189,6 +192,7 @@ class GenerativeUAP(UniversalAttack):
     """A U-Net maps fixed uniform noise to tanh(.) * eps; trained with Adam on the mean score."""
 
     name = "generative-uap"
+    citation = bib.UAP
     description = "Generative UAP: a U-Net maps fixed uniform noise to tanh(.)*10/255, trained with Adam for 1 epoch."
 
     size: int = 256
