@@ -1,0 +1,151 @@
+"""The Ray executor on a real local Ray instance (two worker slots): a suite
+with an adversarial attack, a universal one (one UAP artifact shared by its
+amplitude cells) and a defended model (plus its baseline) stores exactly the
+rows and summaries of the local runner, bit for bit on CPU; a worker killed
+mid-cell (the executor's test hook) is retried and the store still ends with
+exactly the uninterrupted rows.  Ray starts once for the module; the workers
+see the tiny test model and dataset through an installed plugin, and use an
+artifact cache of their own (what they need travels through Ray)."""
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from iqabench.contracts import CellSpec  # noqa: E402
+from iqabench.run.ray_executor import RayOptions, RayRunner  # noqa: E402
+from iqabench.run.runner import Runner, open_run  # noqa: E402
+from iqabench.run.worker import KILL_HOOK  # noqa: E402
+
+TESTS = Path(__file__).resolve().parent
+PLUGIN = f'''
+import sys
+sys.path.insert(0, {str(TESTS)!r})
+from iqabench import hookimpl
+from models_for_tests import TinyConvIQA, TinyData
+
+Data = TinyData.make()
+
+
+@hookimpl
+def register_models(register):
+    register(TinyConvIQA)
+
+
+@hookimpl
+def register_datasets(register):
+    register(Data)
+'''
+
+CELLS = [CellSpec(model="test-tiny-cnn", dataset="test-tiny-data", attack=a, batch_size=4, train_limit=4,
+                  attack_params=p, defense=d, defense_params=dp)
+         for a, p in (("ifgsm", {"iters": 2}), ("uap", {"epochs": 1, "size": 32}))
+         for d, dp in (("none", {}), ("prune", {"rate": 0.5}))]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ray")
+    from test_concurrency import install_plugin
+
+    site = install_plugin(root, "tinyray", PLUGIN)
+    marker = root / "killed"
+    marker.touch()  # the kill hook is armed only when a test removes it
+    import os
+
+    env = {"PYTHONPATH": f"{site}:{os.environ.get('PYTHONPATH', '')}", KILL_HOOK: str(marker),
+           "IQABENCH_CACHE": str(root / "worker-cache"), "OMP_NUM_THREADS": "1", "IQABENCH_PROGRESS": "0"}
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="warning", log_to_driver=False,
+             runtime_env={"env_vars": env})
+    from iqabench.registry import register_plugin, unregister_plugin
+
+    sys.path.insert(0, str(site))
+    import tinyray
+
+    register_plugin(tinyray, "tinyray")
+    yield marker
+    unregister_plugin("tinyray")
+    ray.shutdown()
+
+
+def _store(path):
+    db = sqlite3.connect(path)
+    rows = db.execute("SELECT cell_key, name, idx, batch, clean, attacked, psnr, ssim, linf, bound, extra"
+                      " FROM images ORDER BY cell_key, idx").fetchall()
+    cells = db.execute("SELECT key, kind, config, status, summary FROM cells ORDER BY key").fetchall()
+    db.close()
+    return rows, cells
+
+
+def _local(tmp_path):
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each Ray task runs (OMP_NUM_THREADS = its CPUs)
+    try:
+        Runner(open_run(tmp_path / "local.sqlite", progress=False)).run(CELLS)
+    finally:
+        torch.set_num_threads(threads)
+    return _store(tmp_path / "local.sqlite")
+
+
+def test_ray_run_stores_exactly_the_local_rows(cluster, tmp_path):
+    summaries = RayRunner(open_run(tmp_path / "ray.sqlite", progress=False), options=RayOptions()).run(CELLS)
+    ray_rows, ray_cells = _store(tmp_path / "ray.sqlite")
+    local_rows, local_cells = _local(tmp_path)
+    assert len(local_cells) == 2 + 2 * 3  # ifgsm x {none, prune}; uap x {none, prune} x three amplitudes
+    assert ray_rows == local_rows and ray_cells == local_cells
+    assert len(summaries) == len(local_cells)
+    from iqabench.run.store import Store
+
+    (run,) = Store(tmp_path / "ray.sqlite").runs()
+    m = run["manifest"]
+    assert m["executor"] == "ray" and len(m["ray"]["nodes"]) == 1
+    assert all(c["worker"]["device"] == "cpu" and c["worker"]["pid"] for c in m["cells"])
+
+
+def test_a_worker_killed_mid_cell_is_retried_to_exactly_the_uninterrupted_rows(cluster, tmp_path):
+    cluster.unlink()  # arm the hook: the first cell computed kills its worker after one batch
+    RayRunner(open_run(tmp_path / "ray.sqlite", progress=False), options=RayOptions()).run(CELLS[:1])
+    assert cluster.exists(), "the hook did not fire"
+    ray_rows, _ = _store(tmp_path / "ray.sqlite")
+    threads_rows = _local_one(tmp_path)
+    assert ray_rows == threads_rows and len(ray_rows) == 8
+
+
+def _local_one(tmp_path):
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        Runner(open_run(tmp_path / "one.sqlite", progress=False)).run(CELLS[:1])
+    finally:
+        torch.set_num_threads(threads)
+    return _store(tmp_path / "one.sqlite")[0]
+
+
+def test_without_ray_the_executor_is_a_one_line_error_naming_the_extra(invoke, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    result = invoke(["run", "-m", "cnniqa", "-a", "fgsm", "--executor", "ray", "--store", str(tmp_path / "s.sqlite"),
+                     "--no-leaderboard", "-q"])
+    assert result.exit_code != 0
+    assert 'Ray is not installed (pip install "iqabench[ray]")' in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_ray_options_need_the_ray_executor(invoke, tmp_path):
+    result = invoke(["run", "-m", "cnniqa", "-a", "fgsm", "--gpus-per-cell", "0.5", "--store",
+                     str(tmp_path / "s.sqlite"), "--no-leaderboard", "-q"])
+    assert result.exit_code != 0 and "--gpus-per-cell needs --executor ray" in result.output
+
+
+def test_help_does_not_import_ray():
+    import subprocess
+
+    code = "import sys; from iqabench.cli import cli; cli.main(['run', '--help'], standalone_mode=False); " \
+           "print('ray' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "--executor" in out and out.strip().endswith("False")
