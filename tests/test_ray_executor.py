@@ -61,10 +61,12 @@ def cluster(tmp_path_factory):
              runtime_env={"env_vars": env})
     from iqabench.registry import register_plugin, unregister_plugin
 
-    sys.path.insert(0, str(site))
-    import tinyray
+    import importlib.util
 
-    register_plugin(tinyray, "tinyray")
+    spec = importlib.util.spec_from_file_location("tinyray", site / "tinyray" / "__init__.py")
+    tinyray = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tinyray)
+    register_plugin(tinyray, "tinyray")  # in this process (the driver); the workers find it installed
     yield marker
     unregister_plugin("tinyray")
     ray.shutdown()

@@ -9,12 +9,14 @@ files it wrote, and every later task of the cells that depend on it gets
 them through Ray's object store and writes the missing ones into its own
 cache (no shared filesystem needed; with a shared ``IQABENCH_CACHE`` they
 are simply found).  Each store cell not finished in the store is claimed
-(:mod:`.claims`, like a local run) and computed by one task that returns its
-new batches and its summary (:mod:`.worker`); the driver commits each batch
-in its own transaction, exactly as the local runner does, then the summary.
-A worker that dies is retried by Ray (``max_retries``); its batches never
-reached the store, so nothing is duplicated, and the retried task computes
-the same rows (each batch is seeded by its index).
+(:mod:`.claims`, like a local run) and computed by one Ray generator task that
+streams each new batch as soon as it is computed, then the summary
+(:mod:`.worker`); the driver commits each batch in its own transaction,
+exactly as the local runner does, then the summary.  A worker that dies is
+retried by Ray (``max_retries``): the retry recomputes the same rows (each
+batch is seeded by its index) and Ray passes on only the items the driver has
+not received yet, so no batch is stored twice and a killed worker loses only
+the batch it was computing.
 
 Ray is imported only when this executor runs: ``pip install "iqabench[ray]"``.
 """
@@ -89,9 +91,13 @@ def prepare_task(spec: CellSpec, device: str, *deps: dict) -> dict:
     return {**worker.prepare(spec, _device(device), _files(deps)), **_where()}
 
 
-def compute_task(spec: CellSpec, key: str, device: str, done: set[int], stored: list[dict], *steps_: dict) -> dict:
-    """A store cell on a worker (``steps_``: its planning step's result and that step's deps')."""
-    return {**worker.compute(spec, key, _device(device), done, stored, _files(steps_)), **_where()}
+def compute_task(spec: CellSpec, key: str, device: str, done: set[int], stored: list[dict], *steps_: dict):
+    """A store cell on a worker, streamed (a Ray generator task: each item reaches the
+    driver as it is yielded; ``steps_``: its planning step's result and that step's deps')."""
+    where = _where()
+    yield "start", where
+    for kind, item in worker.compute(spec, key, _device(device), done, stored, _files(steps_)):
+        yield kind, item if kind == "batch" else {**item, **where}
 
 
 class RayRunner(Runner):
@@ -170,9 +176,22 @@ class RayRunner(Runner):
                     for pos, cell in enumerate(planned["cells"]):
                         manifest["cells"].append({"key": cell["key"], "config": cell["config"], **cell["manifest"]})
                         submit(step, pos, cell)
+                    continue
+                step, pos, cell = computing[ref]
+                try:
+                    kind, item = self._get(next(ref))
+                except StopIteration:
+                    del computing[ref]
+                    continue
+                except BaseException:
+                    self.claims.release(cell["key"])
+                    raise
+                if kind == "start":
+                    view.start(cell["key"], item["host"])
+                elif kind == "batch":  # each batch in its own transaction, as the local runner stores it
+                    self.store.add_batch(cell["key"], *item)
                 else:
-                    step, pos, cell = computing.pop(ref)
-                    results[(step.index, pos)] = self._commit(cell, self._get(ref), manifest, view)
+                    results[(step.index, pos)] = self._finish(cell, item, manifest, view)
             if waiting and not ready:
                 again, waiting[:] = list(waiting), []
                 for step, pos, cell in again:
@@ -190,12 +209,10 @@ class RayRunner(Runner):
                 raise cause from None
             raise
 
-    def _commit(self, cell: dict, out: dict, manifest: dict, view: PlanView) -> dict:
-        """Store a computed cell: each batch in its own transaction, then the summary."""
+    def _finish(self, cell: dict, out: dict, manifest: dict, view: PlanView) -> dict:
+        """Store a computed cell's summary (its batches are stored) and record where it ran."""
         key = cell["key"]
         try:
-            for batch, rows in out["batches"]:
-                self.store.add_batch(key, batch, rows)
             self.store.finish_cell(key, out["summary"])
         finally:
             self.claims.release(key)

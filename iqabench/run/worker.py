@@ -3,8 +3,8 @@ compute a store cell's missing batches -- without ever opening the store.
 
 A worker gets a cell spec and returns plain data: the planned store cells
 (key, configuration, label) with the cache files planning wrote (to ship to
-workers on other machines), or a store cell's new batches of rows and its
-summary, computed from the rows the driver had already stored plus the new
+workers on other machines), or streams a store cell's new batches of rows,
+each as soon as it is computed, and then its summary, computed from the rows the driver had already stored plus the new
 ones, in the form the store gives them back (:func:`.store.stored_form`), so
 the summary is the one a local run stores.  The driver commits every batch
 (:mod:`.ray_executor`).  Models and datasets a worker process built are
@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from typing import Any
+from typing import Any, Iterator
 
 from ..artifacts import cache_files, materialise, recording_writes
 from ..contracts import CellSpec, Experiment, PlannedCell, RunContext
@@ -55,21 +55,22 @@ def prepare(spec: CellSpec, device: str, files: dict[str, Any], read=lambda blob
 
 
 def compute(spec: CellSpec, key: str, device: str, done: set[int], stored: list[dict], files: dict[str, Any],
-            read=lambda blob: blob) -> dict:
-    """The batches of store cell ``key`` (planned from ``spec``) not in ``done``
-    (the batches the driver had stored, with their rows ``stored``), and the
-    cell's summary over all its rows."""
+            read=lambda blob: blob) -> Iterator[tuple[str, Any]]:
+    """Store cell ``key`` (planned from ``spec``), streamed: ``("batch", (index,
+    rows))`` for each batch not in ``done`` (the batches the driver had stored,
+    with their rows ``stored``) as soon as it is computed, then ``("summary",
+    summary)`` over all the cell's rows."""
     started = time.perf_counter()
     materialise(files, read)
     experiment, cells, ctx = planned(spec, device)
     cell = next(c for c in cells if c.key == key)
-    batches = []
+    new: list[dict] = []
     for batch, rows in experiment.evaluate(cell, ctx, set(done)):
-        batches.append((batch, rows))
+        new += rows
+        yield "batch", (batch, rows)
         _kill_hook()
-    rows = stored_form([*stored, *(r for _, rs in batches for r in rs)])
-    return {"batches": batches, "summary": experiment.summarise(cell, rows, ctx),
-            "seconds": time.perf_counter() - started, "pid": os.getpid(), "device": device}
+    summary = experiment.summarise(cell, stored_form([*stored, *new]), ctx)
+    yield "summary", {"summary": summary, "seconds": time.perf_counter() - started, "device": device}
 
 
 def _kill_hook() -> None:
