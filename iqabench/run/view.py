@@ -27,7 +27,7 @@ class PlanView:
     seconds: list[float] = field(default_factory=list)
 
     def __post_init__(self):
-        self.task = self.bar.add_task("plan", total=None) if self.bar is not None else None
+        self.task = self.bar.add_task("plan", total=0) if self.bar is not None else None
 
     @property
     def queued(self) -> int:
@@ -64,7 +64,7 @@ class PlanView:
         eta = self.eta()
         left = "-:--:--" if eta is None else str(datetime.timedelta(seconds=int(eta)))
         return (f"cells: {self.done} done, {len(self.running)} running, {self.queued} queued"
-                f"{' | ' + per_node if per_node else ''} | ETA {left}")
+                f"{' | ' + per_node if per_node else ''} | ETA from cell times {left}")
 
     def _show(self) -> None:
         if self.task is not None:
