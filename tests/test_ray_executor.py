@@ -24,7 +24,7 @@ PLUGIN = f'''
 import sys
 sys.path.insert(0, {str(TESTS)!r})
 from iqabench import hookimpl
-from models_for_tests import TinyConvIQA, TinyData
+from models_for_tests import NaNModel, TinyConvIQA, TinyData
 
 Data = TinyData.make()
 
@@ -32,6 +32,7 @@ Data = TinyData.make()
 @hookimpl
 def register_models(register):
     register(TinyConvIQA)
+    register(NaNModel)
 
 
 @hookimpl
@@ -115,6 +116,17 @@ def test_a_worker_killed_mid_cell_is_retried_to_exactly_the_uninterrupted_rows(c
     ray_rows, _ = _store(tmp_path / "ray.sqlite")
     threads_rows = _local_one(tmp_path)
     assert ray_rows == threads_rows and len(ray_rows) == 8
+
+
+def test_a_workers_error_is_the_local_runs_one_line_error(cluster, tmp_path):
+    from iqabench.errors import IQABenchError
+    from iqabench.run.store import Store
+
+    cell = CellSpec(model="test-nan", dataset="test-tiny-data", attack="fgsm", batch_size=4)
+    with pytest.raises(IQABenchError, match="test-nan.*non-finite"):
+        RayRunner(open_run(tmp_path / "ray.sqlite", progress=False), options=RayOptions()).run([cell])
+    store = Store(tmp_path / "ray.sqlite")
+    assert store.cells() == [] and store.db.execute("SELECT count(*) FROM claims").fetchone()[0] == 0
 
 
 def _local_one(tmp_path):

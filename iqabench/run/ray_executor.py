@@ -8,7 +8,9 @@ built once; its result lists the store cells it yields and carries the cache
 files it wrote, and every later task of the cells that depend on it gets
 them through Ray's object store and writes the missing ones into its own
 cache (no shared filesystem needed; with a shared ``IQABENCH_CACHE`` they
-are simply found).  Each store cell not finished in the store is claimed
+are simply found).  Ready cells wait in the driver, which keeps the cluster's
+slots busy with the one expected to take longest (:mod:`.schedule`).  Each
+store cell not finished in the store is claimed
 (:mod:`.claims`, like a local run) and computed by one Ray generator task that
 streams each new batch as soon as it is computed, then the summary
 (:mod:`.worker`); the driver commits each batch in its own transaction,
@@ -35,6 +37,7 @@ from ..registry import notify_result
 from . import worker
 from .graph import steps
 from .runner import Runner
+from .schedule import CellQueue
 from .view import PlanView
 
 INSTALL = 'pip install "iqabench[ray]"'
@@ -139,35 +142,45 @@ class RayRunner(Runner):
             refs[step.index] = prepare.remote(step.spec, ctx.device, *(refs[d] for d in step.deps))
         preparing = {refs[s.index]: s for s in graph}
         computing: dict[Any, tuple] = {}
-        waiting: list[tuple] = []
+        queue = CellQueue()  # ready cells, started longest-expected first while a slot is free
         results: dict[tuple[int, int], dict] = {}
+        forced: set[str] = set()
 
-        def submit(step, pos, cell) -> None:
+        def start(step, pos, cell) -> bool:
+            """Start computing a cell (False: another process, or this run, holds it)."""
             key = cell["key"]
-            if self.store.cell_status(key) == "done" and not (ctx.force and (step.index, pos) not in forced):
+            if self.store.cell_status(key) == "done" and not (ctx.force and key not in forced):
                 console.print(f"[dim]skip {cell['label']} (finished earlier, cell {key}; --force recomputes)[/dim]")
                 results[(step.index, pos)] = self.store.cells_by_key(key)["summary"]
                 view.finish(key)
-                return
-            holder = self.claims.claim(key)
-            if holder is not None:
-                waiting.append((step, pos, cell))
-                return
-            if ctx.force and (step.index, pos) not in forced:
+                return True
+            if any(c["key"] == key for *_, c in computing.values()) or self.claims.claim(key) is not None:
+                return False
+            if ctx.force and key not in forced:
                 self.store.reset_cell(key)
-            forced.add((step.index, pos))
+            forced.add(key)
             self.store.start_cell(key, cell["kind"], cell["config"], run_id)
-            done = self.store.done_batches(key)
-            stored = self.store.images(key)
-            ref = compute.remote(step.spec, key, ctx.device, done, stored, refs[step.index],
-                                 *(refs[d] for d in step.deps))
+            ref = compute.remote(step.spec, key, ctx.device, self.store.done_batches(key), self.store.images(key),
+                                 refs[step.index], *(refs[d] for d in step.deps))
             computing[ref] = (step, pos, cell)
             view.start(key, "cluster")
+            return True
 
-        forced: set[tuple[int, int]] = set()
-        while preparing or computing or waiting:
-            ready, _ = ray.wait([*preparing, *computing], num_returns=1, timeout=self.poll) if preparing or computing \
-                else ([], [])
+        def dispatch() -> None:
+            held = []
+            while queue and len(computing) < view.slots:
+                item = queue.pop()
+                if not start(*item):
+                    held.append(item)
+            for item in held:  # held elsewhere: looked at again at the next poll
+                queue.push(item[2]["config"], item)
+
+        while preparing or computing or queue:
+            dispatch()
+            if not (preparing or computing):
+                time.sleep(self.poll)  # only cells other processes hold are left
+                continue
+            ready, _ = ray.wait([*preparing, *computing], num_returns=1, timeout=self.poll)
             for ref in ready:
                 if ref in preparing:
                     step = preparing.pop(ref)
@@ -175,7 +188,7 @@ class RayRunner(Runner):
                     view.add(len(planned["cells"]))
                     for pos, cell in enumerate(planned["cells"]):
                         manifest["cells"].append({"key": cell["key"], "config": cell["config"], **cell["manifest"]})
-                        submit(step, pos, cell)
+                        queue.push(cell["config"], (step, pos, cell))
                     continue
                 step, pos, cell = computing[ref]
                 try:
@@ -191,13 +204,8 @@ class RayRunner(Runner):
                 elif kind == "batch":  # each batch in its own transaction, as the local runner stores it
                     self.store.add_batch(cell["key"], *item)
                 else:
+                    queue.record(cell["config"], item["seconds"])
                     results[(step.index, pos)] = self._finish(cell, item, manifest, view)
-            if waiting and not ready:
-                again, waiting[:] = list(waiting), []
-                for step, pos, cell in again:
-                    submit(step, pos, cell)
-                if waiting:
-                    time.sleep(self.poll)
         return [results[k] for k in sorted(results)]
 
     def _get(self, ref) -> dict:

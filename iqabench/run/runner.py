@@ -113,10 +113,17 @@ class Runner:
         kind = experiment_kind(attack, spec.attack)
         experiment = self._experiments.setdefault(kind, kind())
         with work_ahead():  # what the cell's experiment declares it may train (the cost estimate)
+            started = time.perf_counter()
             planned = experiment.plan(spec, attack, ctx)
+            plan_seconds = time.perf_counter() - started
+            out = []
             for cell in planned:
-                manifest["cells"].append({"key": cell.key, "config": cell.config, **cell.manifest})
-            return [self.execute(experiment, cell, ctx, run_id) for cell in planned]
+                record = {"key": cell.key, "config": cell.config, **cell.manifest, "plan_seconds": plan_seconds}
+                manifest["cells"].append(record)
+                started = time.perf_counter()
+                out.append(self.execute(experiment, cell, ctx, run_id))
+                record["seconds"] = time.perf_counter() - started  # evaluate + summarise (~0 when skipped)
+            return out
 
     def execute(self, experiment: Experiment, cell: PlannedCell, ctx: RunContext, run_id: str) -> dict | Waiting:
         """Evaluate and store one planned cell, resuming from the store; a

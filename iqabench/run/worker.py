@@ -47,10 +47,12 @@ def prepare(spec: CellSpec, device: str, files: dict[str, Any], read=lambda blob
     """Plan ``spec`` (after writing the artifacts ``files`` other steps built, when missing
     here): its store cells and the cache files planning wrote."""
     materialise(files, read)
+    started = time.perf_counter()
     with recording_writes() as written:
         _, cells, _ = planned(spec, device)
-    return {"cells": [{"key": c.key, "kind": c.kind, "config": c.config, "label": c.label, "manifest": c.manifest}
-                      for c in cells],
+    seconds = time.perf_counter() - started
+    return {"cells": [{"key": c.key, "kind": c.kind, "config": c.config, "label": c.label,
+                       "manifest": {**c.manifest, "plan_seconds": seconds}} for c in cells],
             "files": cache_files(written)}
 
 
