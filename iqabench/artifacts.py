@@ -83,14 +83,14 @@ def cache_files(paths: list[Path]) -> dict[str, bytes]:
     return out
 
 
-def materialise(files: dict[str, Any], read=lambda blob: blob) -> None:
-    """Write into this process's cache the files (relative path -> contents, or
-    anything ``read`` turns into them) it does not have yet."""
+def materialise(files: dict[str, bytes]) -> None:
+    """Write into this process's cache the files (path relative to the cache ->
+    contents) it does not have yet."""
     root = cache_dir()
     for rel, blob in files.items():
         path = root / rel
         if not path.exists():
-            atomic_write_bytes(path, read(blob))
+            atomic_write_bytes(path, blob)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -10,8 +10,11 @@ import time
 from conftest import iqabench_exe
 
 # an attack that sleeps and logs every batch it perturbs (pid, the batch's images), so
-# the test sees who computed what; three of them make three cells
+# the test sees who computed what; three of them make three cells.  Its first batch in
+# each process waits (up to a minute) until two processes have reached one: the runs
+# overlap however late the second one starts
 LOGGING_PLUGIN = '''
+import glob
 import os
 import time
 from dataclasses import dataclass
@@ -20,6 +23,17 @@ import torch
 from iqabench import hookimpl
 from iqabench.contracts import Attack, AttackResult
 
+_met = []
+
+
+def _meet():
+    log = os.environ["SLOW_NOISE_LOG"]
+    open(f"{log}.{os.getpid()}", "w").close()
+    deadline = time.time() + 60
+    while len(glob.glob(log + ".*")) < int(os.environ.get("SLOW_NOISE_MEET", "1")) and time.time() < deadline:
+        time.sleep(0.05)
+    _met.append(1)
+
 
 @dataclass
 class SlowNoise(Attack):
@@ -27,7 +41,9 @@ class SlowNoise(Attack):
     eps: float = 4 / 255
 
     def perturb(self, model, x):
-        time.sleep(float(os.environ.get("SLOW_NOISE_SLEEP", "0.3")))
+        if not _met:
+            _meet()
+        time.sleep(0.2)
         with open(os.environ["SLOW_NOISE_LOG"], "a") as f:
             f.write(f"{os.getpid()} {self.name} {float(x.sum()):.6f}\\n")
         g = torch.Generator().manual_seed(int(x.sum() * 1000) % 1000)
@@ -73,11 +89,12 @@ def _env(tmp_path, cli_env, log):
                 SLOW_NOISE_LOG=str(log))
 
 
-def _rows(db_path):
+def store_contents(db_path):
+    """Every image row and every cell (configuration, status, summary) of a store, in key order."""
     db = sqlite3.connect(db_path)
     rows = db.execute("SELECT cell_key, name, idx, batch, clean, attacked, psnr, ssim, linf, bound, extra"
                       " FROM images ORDER BY cell_key, idx").fetchall()
-    cells = db.execute("SELECT key, status, summary FROM cells ORDER BY key").fetchall()
+    cells = db.execute("SELECT key, kind, config, status, summary FROM cells ORDER BY key").fetchall()
     db.close()
     return rows, cells
 
@@ -86,7 +103,7 @@ def test_two_runs_on_one_store_compute_each_batch_once_and_store_a_single_runs_r
     shared, single = tmp_path / "shared.sqlite", tmp_path / "single.sqlite"
     log = tmp_path / "calls.log"
     env = _env(tmp_path, cli_env, log)
-    procs = [subprocess.Popen([iqabench_exe(), *ARGS, "--store", str(shared)], env=env,
+    procs = [subprocess.Popen([iqabench_exe(), *ARGS, "--store", str(shared)], env=dict(env, SLOW_NOISE_MEET="2"),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
@@ -99,7 +116,7 @@ def test_two_runs_on_one_store_compute_each_batch_once_and_store_a_single_runs_r
     batches = [(name, digest) for _, name, digest in calls]
     assert sorted(batches) == sorted(tuple(c.split()[1:]) for c in single_calls)  # each batch computed once
     assert len({pid for pid, _, _ in calls}) == 2, "one run did all the work: the runs did not overlap"
-    assert _rows(shared) == _rows(single)
+    assert store_contents(shared) == store_contents(single)
 
 
 def test_a_dead_claimers_cell_is_taken_over(tmp_path):

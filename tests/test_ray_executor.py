@@ -6,7 +6,6 @@ mid-cell (the executor's test hook) is retried and the store still ends with
 exactly the uninterrupted rows.  Ray starts once for the module; the workers
 see the tiny test model and dataset through an installed plugin, and use an
 artifact cache of their own (what they need travels through Ray)."""
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from iqabench.contracts import CellSpec  # noqa: E402
 from iqabench.run.ray_executor import RayOptions, RayRunner  # noqa: E402
 from iqabench.run.runner import Runner, open_run  # noqa: E402
 from iqabench.run.worker import KILL_HOOK  # noqa: E402
+from test_concurrency import install_plugin, store_contents  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
 PLUGIN = f'''
@@ -49,8 +49,6 @@ CELLS = [CellSpec(model="test-tiny-cnn", dataset="test-tiny-data", attack=a, bat
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     root = tmp_path_factory.mktemp("ray")
-    from test_concurrency import install_plugin
-
     site = install_plugin(root, "tinyray", PLUGIN)
     marker = root / "killed"
     marker.touch()  # the kill hook is armed only when a test removes it
@@ -73,30 +71,23 @@ def cluster(tmp_path_factory):
     ray.shutdown()
 
 
-def _store(path):
-    db = sqlite3.connect(path)
-    rows = db.execute("SELECT cell_key, name, idx, batch, clean, attacked, psnr, ssim, linf, bound, extra"
-                      " FROM images ORDER BY cell_key, idx").fetchall()
-    cells = db.execute("SELECT key, kind, config, status, summary FROM cells ORDER BY key").fetchall()
-    db.close()
-    return rows, cells
-
-
-def _local(tmp_path):
+def _local(tmp_path, cells=CELLS):
+    """The store a local run of ``cells`` leaves, on one thread as each Ray task runs
+    (Ray sets OMP_NUM_THREADS to a task's CPUs)."""
     import torch
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as each Ray task runs (OMP_NUM_THREADS = its CPUs)
+    torch.set_num_threads(1)
     try:
-        Runner(open_run(tmp_path / "local.sqlite", progress=False)).run(CELLS)
+        Runner(open_run(tmp_path / "local.sqlite", progress=False)).run(cells)
     finally:
         torch.set_num_threads(threads)
-    return _store(tmp_path / "local.sqlite")
+    return store_contents(tmp_path / "local.sqlite")
 
 
 def test_ray_run_stores_exactly_the_local_rows(cluster, tmp_path):
     summaries = RayRunner(open_run(tmp_path / "ray.sqlite", progress=False), options=RayOptions()).run(CELLS)
-    ray_rows, ray_cells = _store(tmp_path / "ray.sqlite")
+    ray_rows, ray_cells = store_contents(tmp_path / "ray.sqlite")
     local_rows, local_cells = _local(tmp_path)
     assert len(local_cells) == 2 + 2 * 3  # ifgsm x {none, prune}; uap x {none, prune} x three amplitudes
     assert ray_rows == local_rows and ray_cells == local_cells
@@ -113,9 +104,9 @@ def test_a_worker_killed_mid_cell_is_retried_to_exactly_the_uninterrupted_rows(c
     cluster.unlink()  # arm the hook: the first cell computed kills its worker after one batch
     RayRunner(open_run(tmp_path / "ray.sqlite", progress=False), options=RayOptions()).run(CELLS[:1])
     assert cluster.exists(), "the hook did not fire"
-    ray_rows, _ = _store(tmp_path / "ray.sqlite")
-    threads_rows = _local_one(tmp_path)
-    assert ray_rows == threads_rows and len(ray_rows) == 8
+    ray_rows, _ = store_contents(tmp_path / "ray.sqlite")
+    local_rows, _ = _local(tmp_path, CELLS[:1])
+    assert ray_rows == local_rows and len(ray_rows) == 8
 
 
 def test_a_workers_error_is_the_local_runs_one_line_error(cluster, tmp_path):
@@ -127,18 +118,6 @@ def test_a_workers_error_is_the_local_runs_one_line_error(cluster, tmp_path):
         RayRunner(open_run(tmp_path / "ray.sqlite", progress=False), options=RayOptions()).run([cell])
     store = Store(tmp_path / "ray.sqlite")
     assert store.cells() == [] and store.db.execute("SELECT count(*) FROM claims").fetchone()[0] == 0
-
-
-def _local_one(tmp_path):
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        Runner(open_run(tmp_path / "one.sqlite", progress=False)).run(CELLS[:1])
-    finally:
-        torch.set_num_threads(threads)
-    return _store(tmp_path / "one.sqlite")[0]
 
 
 def test_without_ray_the_executor_is_a_one_line_error_naming_the_extra(invoke, monkeypatch, tmp_path):
@@ -163,3 +142,15 @@ def test_help_does_not_import_ray():
            "print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "--executor" in out and out.strip().endswith("False")
+
+
+def test_the_command_line_runs_on_ray(cluster, invoke, tmp_path):
+    from iqabench.run.store import Store
+
+    store = tmp_path / "cli.sqlite"
+    result = invoke(["run", "-m", "test-tiny-cnn", "-d", "test-tiny-data", "-a", "fgsm", "--executor", "ray",
+                     "--cpus-per-cell", "1", "--batch-size", "4", "--store", str(store), "--no-leaderboard", "-q"])
+    assert result.exit_code == 0, result.output
+    (run,) = Store(store).runs()
+    assert run["manifest"]["executor"] == "ray" and run["manifest"]["ray"]["cpus_per_cell"] == 1
+    assert [c["status"] for c in Store(store).cells()] == ["done"]

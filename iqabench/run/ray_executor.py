@@ -227,6 +227,7 @@ class RayRunner(Runner):
         record = next(c for c in reversed(manifest["cells"]) if c["key"] == key)
         record["worker"] = {k: out[k] for k in ("node", "host", "pid", "device")}
         record["seconds"] = out["seconds"]
+        record["replan_seconds"] = out["plan_seconds"]  # the worker loading what the cell's planning step built
         view.finish(key, out["host"], out["seconds"])
         summary = self.store.cells_by_key(key)["summary"]
         notify_result({"key": key, "config": cell["config"], "summary": summary})

@@ -43,10 +43,10 @@ def planned(spec: CellSpec, device: str) -> tuple[Experiment, list[PlannedCell],
     return experiment, experiment.plan(spec, attack, ctx), ctx
 
 
-def prepare(spec: CellSpec, device: str, files: dict[str, Any], read=lambda blob: blob) -> dict:
+def prepare(spec: CellSpec, device: str, files: dict[str, bytes]) -> dict:
     """Plan ``spec`` (after writing the artifacts ``files`` other steps built, when missing
     here): its store cells and the cache files planning wrote."""
-    materialise(files, read)
+    materialise(files)
     started = time.perf_counter()
     with recording_writes() as written:
         _, cells, _ = planned(spec, device)
@@ -56,15 +56,16 @@ def prepare(spec: CellSpec, device: str, files: dict[str, Any], read=lambda blob
             "files": cache_files(written)}
 
 
-def compute(spec: CellSpec, key: str, device: str, done: set[int], stored: list[dict], files: dict[str, Any],
-            read=lambda blob: blob) -> Iterator[tuple[str, Any]]:
+def compute(spec: CellSpec, key: str, device: str, done: set[int], stored: list[dict],
+            files: dict[str, bytes]) -> Iterator[tuple[str, Any]]:
     """Store cell ``key`` (planned from ``spec``), streamed: ``("batch", (index,
     rows))`` for each batch not in ``done`` (the batches the driver had stored,
     with their rows ``stored``) as soon as it is computed, then ``("summary",
     summary)`` over all the cell's rows."""
     started = time.perf_counter()
-    materialise(files, read)
+    materialise(files)
     experiment, cells, ctx = planned(spec, device)
+    plan_seconds = time.perf_counter() - started  # loading what the planning step built
     cell = next(c for c in cells if c.key == key)
     new: list[dict] = []
     for batch, rows in experiment.evaluate(cell, ctx, set(done)):
@@ -72,7 +73,8 @@ def compute(spec: CellSpec, key: str, device: str, done: set[int], stored: list[
         yield "batch", (batch, rows)
         _kill_hook()
     summary = experiment.summarise(cell, stored_form([*stored, *new]), ctx)
-    yield "summary", {"summary": summary, "seconds": time.perf_counter() - started, "device": device}
+    yield "summary", {"summary": summary, "seconds": time.perf_counter() - started, "plan_seconds": plan_seconds,
+                      "device": device}
 
 
 def _kill_hook() -> None:
