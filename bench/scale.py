@@ -257,9 +257,10 @@ def main() -> None:
     print(f"{m['cells']} cells; local {m['local']:.2f} s (mean cell {mean_cell:.3f} s)")
     for w, r in m["ray"].items():
         per_cell = (r["wall"] - m["local"]) / m["cells"]
+        on_worker, replan = statistics.mean(r["worker_seconds"]), statistics.mean(r["replan_seconds"])
         print(f"ray, {w} worker(s): {r['wall']:.2f} s, ratio to local {r['ratio']:.3f}, "
-              f"overhead per cell {per_cell:+.3f} s (mean cell on a worker {statistics.mean(r['worker_seconds']):.3f} s, "
-              f"of which re-planning {statistics.mean(r['replan_seconds']):.3f} s); no-op cell: latency {1e3 * r['noop_latency']:.1f} ms, "
+              f"overhead per cell {per_cell:+.3f} s (mean cell on a worker {on_worker:.3f} s, "
+              f"of which re-planning {replan:.3f} s); no-op cell: latency {1e3 * r['noop_latency']:.1f} ms, "
               f"{1e3 * r['noop_slot_seconds']:.1f} slot-ms each ({100 * r['noop_slot_seconds'] / mean_cell:.2f}% "
               f"of the mean cell)")
     plans = m["plan_seconds"]

@@ -109,6 +109,29 @@ def test_a_worker_killed_mid_cell_is_retried_to_exactly_the_uninterrupted_rows(c
     assert ray_rows == local_rows and len(ray_rows) == 8
 
 
+def test_a_driver_that_dies_mid_run_resumes_to_exactly_the_uninterrupted_rows(cluster, tmp_path, monkeypatch):
+    from iqabench.run.store import Store
+
+    calls = []
+    add_batch = Store.add_batch
+
+    def dying(self, *args):
+        if len(calls) == 3:  # the driver dies with three batches stored
+            raise KeyboardInterrupt
+        calls.append(args[:2])
+        add_batch(self, *args)
+
+    monkeypatch.setattr(Store, "add_batch", dying)
+    with pytest.raises(KeyboardInterrupt):
+        RayRunner(open_run(tmp_path / "ray.sqlite", progress=False), options=RayOptions()).run(CELLS[2:])
+    monkeypatch.setattr(Store, "add_batch", add_batch)
+    partial, _ = store_contents(tmp_path / "ray.sqlite")
+    assert len(partial) == 3 * 4
+    RayRunner(open_run(tmp_path / "ray.sqlite", progress=False), options=RayOptions()).run(CELLS[2:])
+    assert store_contents(tmp_path / "ray.sqlite") == _local(tmp_path, CELLS[2:])
+    assert set(partial) <= set(store_contents(tmp_path / "ray.sqlite")[0])
+
+
 def test_a_workers_error_is_the_local_runs_one_line_error(cluster, tmp_path):
     from iqabench.errors import IQABenchError
     from iqabench.run.store import Store

@@ -175,37 +175,44 @@ class RayRunner(Runner):
             for item in held:  # held elsewhere: looked at again at the next poll
                 queue.push(item[2]["config"], item)
 
-        while preparing or computing or queue:
-            dispatch()
-            if not (preparing or computing):
-                time.sleep(self.poll)  # only cells other processes hold are left
-                continue
-            ready, _ = ray.wait([*preparing, *computing], num_returns=1, timeout=self.poll)
-            for ref in ready:
-                if ref in preparing:
-                    step = preparing.pop(ref)
-                    planned = self._get(ref)
-                    view.add(len(planned["cells"]))
-                    for pos, cell in enumerate(planned["cells"]):
-                        manifest["cells"].append({"key": cell["key"], "config": cell["config"], **cell["manifest"]})
-                        queue.push(cell["config"], (step, pos, cell))
+        try:
+            while preparing or computing or queue:
+                dispatch()
+                if not (preparing or computing):
+                    time.sleep(self.poll)  # only cells other processes hold are left
                     continue
-                step, pos, cell = computing[ref]
+                ready, _ = ray.wait([*preparing, *computing], num_returns=1, timeout=self.poll)
+                for ref in ready:
+                    if ref in preparing:
+                        step = preparing.pop(ref)
+                        planned = self._get(ref)
+                        view.add(len(planned["cells"]))
+                        for pos, cell in enumerate(planned["cells"]):
+                            manifest["cells"].append({"key": cell["key"], "config": cell["config"], **cell["manifest"]})
+                            queue.push(cell["config"], (step, pos, cell))
+                        continue
+                    step, pos, cell = computing[ref]
+                    try:
+                        kind, item = self._get(next(ref))
+                    except StopIteration:
+                        del computing[ref]
+                        continue
+                    except BaseException:
+                        self.claims.release(cell["key"])
+                        raise
+                    if kind == "start":
+                        view.start(cell["key"], item["host"])
+                    elif kind == "batch":  # each batch in its own transaction, as the local runner stores it
+                        self.store.add_batch(cell["key"], *item)
+                    else:
+                        queue.record(cell["config"], item["seconds"])
+                        results[(step.index, pos)] = self._finish(cell, item, manifest, view)
+        finally:  # stopped by an error or an interrupt: nothing keeps computing for this run
+            for ref in [*preparing, *computing]:
                 try:
-                    kind, item = self._get(next(ref))
-                except StopIteration:
-                    del computing[ref]
-                    continue
-                except BaseException:
-                    self.claims.release(cell["key"])
-                    raise
-                if kind == "start":
-                    view.start(cell["key"], item["host"])
-                elif kind == "batch":  # each batch in its own transaction, as the local runner stores it
-                    self.store.add_batch(cell["key"], *item)
-                else:
-                    queue.record(cell["config"], item["seconds"])
-                    results[(step.index, pos)] = self._finish(cell, item, manifest, view)
+                    ray.cancel(ref, force=True)
+                except Exception:  # already finished, or gone with its worker
+                    pass
         return [results[k] for k in sorted(results)]
 
     def _get(self, ref) -> dict:

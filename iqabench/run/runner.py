@@ -159,7 +159,8 @@ class Runner:
                 if isinstance(r, Waiting):
                     if r.cell.key not in told:
                         told.add(r.cell.key)
-                        console.print(f"[dim]wait {r.cell.label} (cell {r.cell.key} is being computed by {r.holder})[/dim]")
+                        console.print(f"[dim]wait {r.cell.label} (cell {r.cell.key} is being computed by "
+                                      f"{r.holder})[/dim]")
                     results[i] = self.execute(r.experiment, r.cell, replace(r.ctx, force=False), run_id)
             if any(isinstance(r, Waiting) for r in results):
                 time.sleep(self.poll)
