@@ -12,8 +12,9 @@ import hashlib
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from .errors import WeightsError
 
@@ -56,8 +57,46 @@ def file_digest(path: str | Path, length: int = 16) -> str:
     return h.hexdigest()[:length]
 
 
+_RECORDERS: list[list[Path]] = []
+
+
+@contextmanager
+def recording_writes() -> Iterator[list[Path]]:
+    """The files written through :func:`atomic_write_bytes` inside the block
+    (every artifact of the cache is), so that an executor can ship what one
+    worker built to the others."""
+    written: list[Path] = []
+    _RECORDERS.append(written)
+    try:
+        yield written
+    finally:
+        _RECORDERS.remove(written)
+
+
+def cache_files(paths: list[Path]) -> dict[str, bytes]:
+    """The contents of those of ``paths`` that lie in the cache, by path relative to it."""
+    root = cache_dir().resolve()
+    out = {}
+    for p in dict.fromkeys(Path(p).resolve() for p in paths):
+        if p.is_relative_to(root) and p.is_file():
+            out[str(p.relative_to(root))] = p.read_bytes()
+    return out
+
+
+def materialise(files: dict[str, bytes]) -> None:
+    """Write into this process's cache the files (path relative to the cache ->
+    contents) it does not have yet."""
+    root = cache_dir()
+    for rel, blob in files.items():
+        path = root / rel
+        if not path.exists():
+            atomic_write_bytes(path, blob)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` so that a crash leaves either the old file or the new."""
+    for written in _RECORDERS:
+        written.append(Path(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     umask = os.umask(0)

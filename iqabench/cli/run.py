@@ -40,6 +40,10 @@ class RunOptions:
     no_baselines: bool
     profile: str | None
     gallery: int
+    executor: str = "local"
+    ray_address: str | None = None
+    gpus_per_cell: float = 0.0
+    cpus_per_cell: float = 1.0
 
 
 @cli.command()
@@ -79,6 +83,15 @@ class RunOptions:
 @click.option("--gallery", type=click.IntRange(min=0), default=3, show_default=True,
               help="Thumbnails each evasion cell keeps of its images with the largest gain, beside the store "
                    "(the report's galleries; 0: none).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: cells one after another in this process; ray: on a Ray cluster or every GPU/core of "
+                   "this machine (pip install \"iqabench[ray]\").")
+@click.option("--ray-address", default=None,
+              help="With --executor ray: 'auto' (the running cluster) or ADDR; unset: start a local Ray instance.")
+@click.option("--gpus-per-cell", type=float, default=0.0, show_default=True,
+              help="With --executor ray: GPUs each cell reserves (fractions share a GPU).")
+@click.option("--cpus-per-cell", type=float, default=1.0, show_default=True,
+              help="With --executor ray: CPU cores each cell reserves.")
 def run(**options) -> None:
     """Attack models and store per-image results and cell summaries.
 
@@ -86,7 +99,6 @@ def run(**options) -> None:
     default model, every adversarial and universal attack that suits it).
     """
     from ..board.page import render
-    from ..run.runner import Runner, open_run
     from .summaries import print_summaries
 
     opts = RunOptions(**options)
@@ -95,9 +107,7 @@ def run(**options) -> None:
         os.environ["IQABENCH_PROGRESS"] = "0"
     if opts.profile:
         set_profile(cells, opts.profile)
-    ctx = open_run(opts.store, opts.device, opts.force, not opts.quiet)
-    ctx.gallery = opts.gallery
-    runner = Runner(ctx, baselines=not opts.no_baselines)
+    runner = make_runner(opts)
     summaries = runner.run(cells)
     print_summaries(summaries)
     if not opts.no_leaderboard:
@@ -105,6 +115,24 @@ def run(**options) -> None:
         if suite_text is not None:
             (Path(opts.board) / "suite.toml").write_text(suite_text)
         click.echo(f"leaderboard: {', '.join(str(p) for p in written)}")
+
+
+def make_runner(opts: RunOptions):
+    """The local runner, or the Ray runner with ``--executor ray``."""
+    from ..run.runner import Runner, open_run
+
+    ray_only = {"--ray-address": opts.ray_address is not None, "--gpus-per-cell": opts.gpus_per_cell != 0.0,
+                "--cpus-per-cell": opts.cpus_per_cell != 1.0}
+    if opts.executor != "ray" and any(ray_only.values()):
+        raise IQABenchError(f"{', '.join(k for k, v in ray_only.items() if v)} needs --executor ray")
+    ctx = open_run(opts.store, opts.device, opts.force, not opts.quiet)
+    ctx.gallery = opts.gallery
+    if opts.executor == "ray":
+        from ..run.ray_executor import RayOptions, RayRunner
+
+        options = RayOptions(opts.ray_address, opts.gpus_per_cell, opts.cpus_per_cell)
+        return RayRunner(ctx, baselines=not opts.no_baselines, options=options)
+    return Runner(ctx, baselines=not opts.no_baselines)
 
 
 def requested_cells(opts: RunOptions) -> tuple[list, str | None]:

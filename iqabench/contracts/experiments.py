@@ -95,6 +95,20 @@ class Experiment:
     def plan(self, spec: CellSpec, attack: Attack, ctx: RunContext) -> list[PlannedCell]:
         raise NotImplementedError
 
+    def shares(self, spec: CellSpec) -> list[Any]:
+        """Identities (JSON-able) of the artifacts planning ``spec`` builds or
+        loads that other cells' plans may need too.  An executor that plans
+        cells in parallel plans a cell only after the first earlier cell that
+        names one of its identities (that one builds the artifact, the later
+        ones load it from the cache), so each artifact is built once.  The
+        default: the cell's dataset, its model as built on that dataset (with
+        its defence and seed) and its attack with its parameters (a fitted UAP,
+        a NIQE fit, a trigger, a backdoored victim and its surrogate)."""
+        return [["dataset", spec.dataset, spec.dataset_params],
+                ["model", spec.model, spec.model_params, spec.weights, spec.seed, spec.defense,
+                 spec.defense_params, spec.dataset, spec.dataset_params],
+                ["attack", spec.attack, spec.attack_params]]
+
     def evaluate(self, cell: PlannedCell, ctx: RunContext, done: set[int]) -> Iterator[tuple[int, list[dict]]]:
         raise NotImplementedError
 

@@ -81,6 +81,24 @@ def to_json(obj: Any) -> str:
     return json.dumps(_finite_or_none(obj), sort_keys=True, default=str, allow_nan=False)
 
 
+def _sql_real(value: Any) -> Any:
+    """A REAL column's value as SQLite gives it back (NaN is stored as NULL)."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def stored_form(rows: Iterable[dict]) -> list[dict[str, Any]]:
+    """Rows as :meth:`Store.images` reads them back after :meth:`Store.add_batch`
+    (``extra`` as JSON text, NaN as None, ordered by ``idx``): a worker that
+    never opens the store summarises exactly what a local run would."""
+    out = []
+    for r in rows:
+        row = {c: _sql_real(r.get(c)) for c in IMAGE_COLUMNS}
+        extra = r.get("extra")
+        row["extra"] = extra if extra is None or isinstance(extra, str) else to_json(extra)
+        out.append(row)
+    return sorted(out, key=lambda r: r["idx"])
+
+
 class Store:
     """Thin, transactional access to the results database."""
 
