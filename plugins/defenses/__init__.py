@@ -1,13 +1,18 @@
-"""Built-in defences: NT (training-time), fine-tuning and pruning (post-training)."""
+"""Built-in defences: NT (training-time), fine-tuning and pruning (post-training),
+and input purification (inference-time)."""
 from iqabench.hookspecs import hookimpl
 
 
 @hookimpl
 def register_defenses(register):
     from .finetune import FineTune
+    from .jpeg import JPEG, DiffJPEG
     from .nt import NT
     from .prune import Prune
+    from .purifiers import PURIFIERS
 
     register(NT)
     register(FineTune)
     register(Prune)
+    for cls in (JPEG, DiffJPEG, *PURIFIERS):
+        register(cls)
