@@ -25,6 +25,7 @@ from ..gradients import counting_steps
 from ..metrics import images as imagemetrics
 from ..metrics import scores
 from ..models.build import model_identity
+from ..models.purified import same_draws
 from ..models.score_range import ensure_score_range
 from .checks import check_result, check_scores, load_checked
 from .components import cell_dataset, cell_model
@@ -115,6 +116,7 @@ def attack_batch(work: EvasionWork, batch: list[Item], offset: int, attack_name:
     for idxs in groups.values():
         x = torch.stack([images[i] for i in idxs]).to(device)
         names = [batch[i].name for i in idxs]
+        draws = torch.random.get_rng_state()  # a random purifier draws alike for clean and attacked images
         with torch.no_grad():
             clean = model(x)
         check_scores(model, clean, names, "clean")
@@ -125,8 +127,9 @@ def attack_batch(work: EvasionWork, batch: list[Item], offset: int, attack_name:
             raise e.named(attack_name, names) from None
         adv = result.images.detach()
         check_result(attack_name, x, adv, result)
-        with torch.no_grad():
+        with torch.no_grad(), same_draws(draws):
             attacked = model(adv)
+        with torch.no_grad():
             psnr = imagemetrics.psnr(adv, x)
             ssim = imagemetrics.ssim(adv, x)
             linf = imagemetrics.linf(adv, x)
