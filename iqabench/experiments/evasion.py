@@ -23,9 +23,9 @@ from ..data.sampling import sampling_key, subset
 from ..errors import DatasetError, NonFiniteError
 from ..gradients import counting_steps
 from ..metrics import images as imagemetrics
-from ..metrics import scores
+from ..metrics import defences, scores
 from ..models.build import model_identity
-from ..models.purified import same_draws
+from ..models.purified import purification_extras, same_draws
 from ..models.score_range import ensure_score_range
 from .checks import check_result, check_scores, load_checked
 from .components import cell_dataset, cell_model
@@ -134,13 +134,15 @@ def attack_batch(work: EvasionWork, batch: list[Item], offset: int, attack_name:
             ssim = imagemetrics.ssim(adv, x)
             linf = imagemetrics.linf(adv, x)
         check_scores(model, attacked, names, "attacked")
+        purification = purification_extras(model, x, adv, draws)  # None unless an input defence
         bound = result.bound.reshape(-1).expand(len(idxs)) if result.bound.numel() == 1 else result.bound.reshape(-1)
         for j, i in enumerate(idxs):
             out[i] = {
                 "name": batch[i].name, "idx": offset + i,
                 "clean": float(clean[j]), "attacked": float(attacked[j]),
                 "psnr": float(psnr[j]), "ssim": float(ssim[j]), "linf": float(linf[j]),
-                "bound": float(bound[j]), "extra": {"norm": result.norm, "mos": batch[i].mos},
+                "bound": float(bound[j]), "extra": {"norm": result.norm, "mos": batch[i].mos,
+                                                     **(purification[j] if purification else {})},
             }
     return [out[i] for i in range(len(batch))]
 
@@ -153,6 +155,11 @@ def summarise_rows(rows: list[dict], model: IQAModel, low: float, high: float, s
     extras = [json.loads(r["extra"]) if isinstance(r.get("extra"), str) else (r.get("extra") or {}) for r in rows]
     mos = np.array([np.nan if e.get("mos") is None else e["mos"] for e in extras], dtype=np.float64)
     summary.update(scores.defence_figures(clean, attacked, mos))
+    if extras and all("bare_clean" in e for e in extras):  # an input defence: the defences benchmark's scores
+        summary.update(defences.defence_scores(
+            *([e[k] for e in extras] for k in ("bare_clean", "bare_attacked")), clean, attacked, mos, high - low,
+            *([e[k] for e in extras] for k in ("ssim_purified_clean", "psnr_purified_clean",
+                                               "ssim_purified_attacked", "psnr_purified_attacked"))))
     for col in ("psnr", "ssim", "linf", "bound"):
         vals = np.array([r[col] for r in rows], dtype=np.float64)
         finite = vals[np.isfinite(vals)]

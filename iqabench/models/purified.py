@@ -26,9 +26,11 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 import torch
+import torch.nn.functional as F
 
 from ..contracts import InputDefense, IQAModel
 from ..errors import ModelError
+from ..metrics import images as imagemetrics
 
 
 class _Wrapper(IQAModel):
@@ -116,3 +118,32 @@ def same_draws(state: torch.Tensor) -> Iterator[None]:
         yield
     finally:
         torch.random.set_rng_state(after)
+
+
+def purification_extras(model: IQAModel, x: torch.Tensor, adv: torch.Tensor,
+                        draws: torch.Tensor) -> list[dict[str, float]] | None:
+    """Per image, what the defence scores (:mod:`iqabench.metrics.defences`) need
+    beyond the purified model's clean and attacked scores: the bare model's
+    scores of the clean and attacked images, and SSIM / PSNR of the purified
+    clean and attacked images (with the batch's draws ``draws``) against the
+    clean image -- resized back to its size first when the purifier changes it,
+    as the benchmark does (bilinear, antialiased).  None for other models."""
+    if not isinstance(model, PurifiedModel):
+        return None
+    h, w = x.shape[-2:]
+
+    def purified(z: torch.Tensor) -> torch.Tensor:
+        with same_draws(draws):
+            p = model.purifier.purify(z)
+        if p.shape[-2:] != (h, w):
+            p = F.interpolate(p, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
+        return p
+
+    with torch.no_grad():
+        bare_clean, bare_attacked = model.inner(x), model.inner(adv)
+        pc, pa = purified(x), purified(adv)
+        figures = {"bare_clean": bare_clean, "bare_attacked": bare_attacked,
+                   "ssim_purified_clean": imagemetrics.ssim(pc, x), "psnr_purified_clean": imagemetrics.psnr(pc, x),
+                   "ssim_purified_attacked": imagemetrics.ssim(pa, x),
+                   "psnr_purified_attacked": imagemetrics.psnr(pa, x)}
+    return [{k: float(v[j]) for k, v in figures.items()} for j in range(len(x))]

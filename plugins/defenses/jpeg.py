@@ -125,7 +125,7 @@ def pil_jpeg(x: torch.Tensor, quality: int, to_uint8: str = "floor") -> torch.Te
         buf = io.BytesIO()
         Image.fromarray(img, "RGB").save(buf, format="JPEG", quality=quality)
         buf.seek(0)
-        out.append(np.asarray(Image.open(buf).convert("RGB")))
+        out.append(np.array(Image.open(buf).convert("RGB")))
     decoded = torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2)
     return (decoded.to(x.dtype) / 255).to(x.device)
 
