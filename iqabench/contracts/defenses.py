@@ -91,8 +91,22 @@ class InputDefense(Defense):
             raise ParameterError(f"{self.name!r} parameter 'eot_samples' must be an integer >= 1, "
                                  f"got {self.eot_samples!r}")
 
+    #: True when :meth:`certify` gives certified score intervals (median smoothing)
+    certified: ClassVar[bool] = False
+
     def purify(self, x: torch.Tensor) -> torch.Tensor:
-        """The purified batch (Bx3xHxW in [0, 1]; its size may differ from ``x``'s)."""
+        """The purified batch (Bx3xHxW in [0, 1]; its size may differ from ``x``'s).
+        For a smoothing defence: one random draw of its input noise."""
+        raise NotImplementedError
+
+    def defend(self, model: IQAModel, x: torch.Tensor) -> torch.Tensor:
+        """The defended model's scores of ``x``: ``model(purify(x))`` unless the
+        defence aggregates several forwards (median smoothing)."""
+        return model(self.purify(x))
+
+    def certify(self, model: IQAModel, x: torch.Tensor) -> dict[float, tuple[torch.Tensor, torch.Tensor]]:
+        """Radius -> (lower, upper) certified bounds per image of the defended score
+        (``certified`` defences only), drawn as :meth:`defend` draws."""
         raise NotImplementedError
 
     def apply(self, model: IQAModel, dataset: IQADataset, seed: int, device: str = "cpu",

@@ -160,6 +160,9 @@ def summarise_rows(rows: list[dict], model: IQAModel, low: float, high: float, s
             *([e[k] for e in extras] for k in ("bare_clean", "bare_attacked")), clean, attacked, mos, high - low,
             *([e[k] for e in extras] for k in ("ssim_purified_clean", "psnr_purified_clean",
                                                "ssim_purified_attacked", "psnr_purified_attacked"))))
+    if extras and all("certified" in e for e in extras):  # a certified defence: its intervals
+        summary.update(defences.certified_summary([e["certified"] for e in extras], attacked,
+                                                  [e["l2"] for e in extras], high - low))
     for col in ("psnr", "ssim", "linf", "bound"):
         vals = np.array([r[col] for r in rows], dtype=np.float64)
         finite = vals[np.isfinite(vals)]

@@ -68,3 +68,41 @@ def defence_scores(clean, attacked, defended_clean, defended_attacked, mos, span
         "robust_attacked_srocc_mos": _corr(srocc, mos, da), "clear_srocc_mos": _corr(srocc, mos, c),
         "attacked_srocc_mos": _corr(srocc, mos, a), "robust_clear_srocc_clear": _corr(srocc, c, dc),
     }
+
+
+def _bounds(pair) -> tuple[float, float]:
+    """A stored [lower, upper]: an infinite bound is stored as null."""
+    lo, hi = pair
+    return (-np.inf if lo is None else float(lo)), (np.inf if hi is None else float(hi))
+
+
+def certified_summary(intervals: list[dict[str, list]], attacked, l2, span: float) -> dict:
+    """A certified defence's figures from its per-image clean intervals (radius -> [lower, upper]).
+
+    ``certified``: per radius, the mean interval width over images with finite
+    bounds, normalised by the clean range (the board's width-vs-radius curve),
+    and the fraction of images with finite bounds (``n`` too small for a radius
+    leaves it infinite; the store keeps it as null).  ``certified_violations``: attacked images whose L2
+    perturbation lies within a certified radius but whose defended score left
+    that radius's interval -- the certificate says 0 (with probability 1 - alpha
+    each); ``certified_checked``: how many attacked images lay within a radius.
+    """
+    intervals = [{r: _bounds(b) for r, b in iv.items()} for iv in intervals]
+    radii = sorted({r for iv in intervals for r in iv}, key=float)
+    span = float(span) or 1.0
+    out: dict = {"certified": {}}
+    for r in radii:
+        bounds = np.array([iv[r] for iv in intervals], dtype=np.float64)
+        finite = np.isfinite(bounds).all(axis=1)
+        width = (bounds[finite, 1] - bounds[finite, 0]) / span
+        out["certified"][r] = {"width": float(width.mean()) if width.size else float("nan"),
+                               "finite": float(finite.mean())}
+    checked = violations = 0
+    for iv, a, d in zip(intervals, np.asarray(attacked, float), np.asarray(l2, float)):
+        within = [r for r in radii if float(r) >= d]
+        if within:
+            lo, hi = iv[within[0]]
+            checked += 1
+            violations += int(not (lo <= a <= hi))
+    out["certified_checked"], out["certified_violations"] = checked, violations
+    return out

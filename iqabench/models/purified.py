@@ -55,13 +55,14 @@ class _Wrapper(IQAModel):
 
 
 class PurifiedModel(_Wrapper):
-    """``inner(purifier.purify(x))``: the defended model that scores a cell.
+    """``inner(purifier.purify(x))`` (:meth:`~iqabench.contracts.InputDefense.defend`):
+    the defended model that scores a cell.
 
     Its identity (:func:`iqabench.models.build.model_identity`) is the bare
     model's; the cell key names the defence separately (``"defense"``)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner(self.purifier.purify(x))
+        return self.purifier.defend(self.inner, x)
 
 
 def bpda(x: torch.Tensor, purified: torch.Tensor) -> torch.Tensor:
@@ -127,7 +128,9 @@ def purification_extras(model: IQAModel, x: torch.Tensor, adv: torch.Tensor,
     scores of the clean and attacked images, and SSIM / PSNR of the purified
     clean and attacked images (with the batch's draws ``draws``) against the
     clean image -- resized back to its size first when the purifier changes it,
-    as the benchmark does (bilinear, antialiased).  None for other models."""
+    as the benchmark does (bilinear, antialiased) -- and, for a certified
+    defence, the clean image's certified intervals (radius -> [lower, upper]).
+    None for other models."""
     if not isinstance(model, PurifiedModel):
         return None
     h, w = x.shape[-2:]
@@ -146,4 +149,12 @@ def purification_extras(model: IQAModel, x: torch.Tensor, adv: torch.Tensor,
                    "ssim_purified_clean": imagemetrics.ssim(pc, x), "psnr_purified_clean": imagemetrics.psnr(pc, x),
                    "ssim_purified_attacked": imagemetrics.ssim(pa, x),
                    "psnr_purified_attacked": imagemetrics.psnr(pa, x)}
-    return [{k: float(v[j]) for k, v in figures.items()} for j in range(len(x))]
+        rows = [{k: float(v[j]) for k, v in figures.items()} for j in range(len(x))]
+        if model.purifier.certified:  # the clean image's certified intervals, from the clean score's draws
+            with same_draws(draws):
+                bounds = model.purifier.certify(model.inner, x)
+            l2 = (adv - x).flatten(1).norm(dim=1)
+            for j, row in enumerate(rows):
+                row["certified"] = {f"{r:g}": [float(lo[j]), float(hi[j])] for r, (lo, hi) in bounds.items()}
+                row["l2"] = float(l2[j])
+    return rows

@@ -1,5 +1,5 @@
 """Built-in defences: NT (training-time), fine-tuning and pruning (post-training),
-and input purification (inference-time)."""
+input purification and certified median smoothing (inference-time)."""
 from iqabench.hookspecs import hookimpl
 
 
@@ -10,9 +10,10 @@ def register_defenses(register):
     from .nt import NT
     from .prune import Prune
     from .purifiers import PURIFIERS
+    from .smoothing import MedianSmoothing
 
     register(NT)
     register(FineTune)
     register(Prune)
-    for cls in (JPEG, DiffJPEG, *PURIFIERS):
+    for cls in (JPEG, DiffJPEG, *PURIFIERS, MedianSmoothing):
         register(cls)
