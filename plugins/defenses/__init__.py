@@ -1,10 +1,11 @@
-"""Built-in defences: NT (training-time), fine-tuning and pruning (post-training),
+"""Built-in defences: NT and adversarial training (training-time), fine-tuning and pruning (post-training),
 input purification and certified median smoothing (inference-time)."""
 from iqabench.hookspecs import hookimpl
 
 
 @hookimpl
 def register_defenses(register):
+    from .advtrain import AdvTrain
     from .finetune import FineTune
     from .jpeg import JPEG, DiffJPEG
     from .nt import NT
@@ -15,5 +16,6 @@ def register_defenses(register):
     register(NT)
     register(FineTune)
     register(Prune)
+    register(AdvTrain)
     for cls in (JPEG, DiffJPEG, *PURIFIERS, MedianSmoothing):
         register(cls)
