@@ -56,6 +56,13 @@ def median_blur(x: torch.Tensor, kernel_size: int) -> torch.Tensor:
     return windows.reshape(*x.shape, kernel_size * kernel_size).median(dim=-1).values
 
 
+def gaussian_noise(x: torch.Tensor, sigma: float, clamp: bool = True) -> torch.Tensor:
+    """``x + sigma * N(0, I)`` drawn from torch's global CPU generator (any device
+    draws the same), clamped to [0, 1] unless ``clamp`` is False."""
+    noisy = x + sigma * torch.randn(x.shape, dtype=x.dtype).to(x.device)
+    return noisy.clamp(0.0, 1.0) if clamp else noisy
+
+
 @dataclass
 class GaussianBlur(InputDefense):
     """Gaussian blur; ``sigma`` 0 (the default) takes OpenCV's rule for the kernel size,
@@ -195,8 +202,7 @@ class RandomNoise(InputDefense):
         check_positive(self, "sigma")
 
     def purify(self, x):
-        noise = torch.randn(x.shape, dtype=x.dtype).to(x.device)
-        return (x + self.sigma * noise).clamp(0.0, 1.0)
+        return gaussian_noise(x, self.sigma)
 
 
 @dataclass

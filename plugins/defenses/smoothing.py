@@ -36,6 +36,8 @@ from scipy import stats
 from iqabench.contracts import InputDefense, IQAModel, check_positive
 from iqabench.errors import ParameterError
 
+from .purifiers import gaussian_noise
+
 
 def order_statistics(n: int, sigma: float, radius: float, alpha: float) -> tuple[int | None, int | None]:
     """1-based ranks ``(k_lower, k_upper)`` of the certified bounds at ``radius``; None where none qualifies."""
@@ -75,8 +77,7 @@ class MedianSmoothing(InputDefense):
         self.radii = tuple(float(r) for r in self.radii)
 
     def purify(self, x: torch.Tensor) -> torch.Tensor:
-        noisy = x + self.sigma * torch.randn(x.shape, dtype=x.dtype).to(x.device)
-        return noisy.clamp(0.0, 1.0) if self.clamp else noisy
+        return gaussian_noise(x, self.sigma, self.clamp)
 
     def samples(self, model: IQAModel, x: torch.Tensor) -> torch.Tensor:
         """B x n scores of noisy copies, ``chunk`` copies of each image per forward."""
