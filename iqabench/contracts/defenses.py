@@ -82,6 +82,8 @@ class InputDefense(Defense):
     kind: ClassVar[str] = "inference"
     differentiable: ClassVar[bool] = True
     random: ClassVar[bool] = False
+    #: True when :meth:`certify` gives certified score intervals (median smoothing)
+    certified: ClassVar[bool] = False
 
     adaptive: bool = False
     eot_samples: int = 20
@@ -90,9 +92,6 @@ class InputDefense(Defense):
         if isinstance(self.eot_samples, bool) or not isinstance(self.eot_samples, int) or self.eot_samples < 1:
             raise ParameterError(f"{self.name!r} parameter 'eot_samples' must be an integer >= 1, "
                                  f"got {self.eot_samples!r}")
-
-    #: True when :meth:`certify` gives certified score intervals (median smoothing)
-    certified: ClassVar[bool] = False
 
     def purify(self, x: torch.Tensor) -> torch.Tensor:
         """The purified batch (Bx3xHxW in [0, 1]; its size may differ from ``x``'s).

@@ -46,9 +46,11 @@ class _Wrapper(IQAModel):
         self.weights = inner.weights
         self.score_range = inner.score_range
         self.params = getattr(inner, "params", {})
-        for attr in ("card", "backbone", "range_sampling"):
+        for attr in ("backbone", "range_sampling"):
             if hasattr(inner, attr):
                 setattr(self, attr, getattr(inner, attr))
+        # the card's test-split figures are the bare model's, not this one's: only its backbone carries over
+        self.card = {k: v for k, v in (getattr(inner, "card", None) or {}).items() if k == "backbone"}
 
     def input_normalisation(self):
         return self.inner.input_normalisation()
