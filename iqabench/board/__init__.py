@@ -1,6 +1,7 @@
 """The leaderboard, a pure function of the results store: one renderer per
 section -- the adversarial table (:mod:`.adversarial`), the attack x defence
-matrix (:mod:`.defenses`), BAIQA's Table 1 (:mod:`.backdoor`), backdoor x
+matrix (:mod:`.defenses`), input purification non-adaptive vs adaptive and
+certified intervals (:mod:`.purification`), BAIQA's Table 1 (:mod:`.backdoor`), backdoor x
 defence (:mod:`.backdoor_defenses`), the poisoning budget
 (:mod:`.backdoor_budget`) -- and the page that assembles them (:mod:`.page`).
 
