@@ -62,6 +62,7 @@ def test_purified_cells_store_the_defence_scores(invoke, plugin, tmp_path):
     assert s["robust_clear_srocc_mos"] == pytest.approx(stats.spearmanr(mos, defended_clean)[0])
     assert s["robust_clear_srocc_clear"] == pytest.approx(stats.spearmanr(bare_clean, defended_clean)[0])
     assert s["clear_srocc_mos"] == pytest.approx(stats.spearmanr(mos, bare_clean)[0])
+    assert s["clear_plcc_mos"] == pytest.approx(stats.pearsonr(mos, bare_clean)[0])
     ds = data()
     terms = []
     for item in ds.items("test"):

@@ -16,7 +16,8 @@ from models_for_tests import Registers, TinyConvIQA, TinyData
 def _row(defense, mode, attack, gain, bare):
     return {"model": "m", "dataset": "d/test", "defense": defense, "mode": mode, "attack": attack, "seed": 0,
             "robust_abs_gain": gain, "nonpurified_abs_gain": bare, "robust_clear_srocc_mos": 0.9,
-            "robust_clear_plcc_mos": 0.9, "robust_clear_srocc_clear": 0.95, "clear_similarity_score": 1.5}
+            "robust_clear_plcc_mos": 0.9, "robust_clear_srocc_clear": 0.95, "clear_similarity_score": 1.5,
+            "clear_srocc_mos": 0.97, "clear_plcc_mos": 0.96}
 
 
 def test_flags_defences_that_only_survive_non_adaptive_attacks():
@@ -31,6 +32,7 @@ def test_flags_defences_that_only_survive_non_adaptive_attacks():
     assert m.loc["jpeg", "flags"] == "non-adaptive only vs ifgsm"
     assert m.loc["blur", "flags"] == "" and m.loc["flip", "flags"] == ""  # holds both ways / never held
     assert m.loc["jpeg", "ifgsm | adaptive"] == 0.9
+    assert m.loc["none", "robust_clear_srocc_mos"] == pytest.approx(0.97)  # the bare model's clean cost beside the defences'
 
 
 def test_board_renders_the_purification_matrix_and_certified_curves(invoke, plugin, tmp_path):

@@ -10,9 +10,9 @@ model's gain under the same attack).  The headline is the gap: a defence is
 flagged ``non-adaptive only`` for an attack when it holds that attack to under
 :data:`HOLDS` of the undefended gain when the attack ignores it, but the
 adaptive attack gets :data:`BROKEN` of it or more.  The clean cost sits beside
-each defence: the defended model's SROCC with MOS on purified clean images,
-SROCC between bare and defended clean scores, and SSIM + PSNR/40 of purified
-clean images.  Seeds are averaged; universal attacks appear as their mean over
+each defence: the defended model's SROCC and PLCC with MOS on purified clean
+images (the baseline row: the bare model's on the clean images), SROCC between
+bare and defended clean scores, and SSIM + PSNR/40 of purified clean images.  Seeds are averaged; universal attacks appear as their mean over
 amplitudes.  A certified defence (median smoothing) also gets its certified
 interval width (over the clean range) against the L2 radius, as a table and
 a PNG curve per model.
@@ -39,6 +39,8 @@ BROKEN = 0.5
 CLEAN_COST = [("robust_clear_srocc_mos", "SROCC MOS (purified)"), ("robust_clear_plcc_mos", "PLCC MOS (purified)"),
               ("robust_clear_srocc_clear", "SROCC bare vs purified"), ("clear_similarity_score", "SSIM+PSNR/40")]
 GAIN = "robust_abs_gain"
+#: the undefended baseline row's clean figures: the bare model's own scores against MOS
+BARE_COST = {"clear_srocc_mos": "robust_clear_srocc_mos", "clear_plcc_mos": "robust_clear_plcc_mos"}
 
 
 def purification_table(store: Store) -> pd.DataFrame:
@@ -56,7 +58,7 @@ def purification_table(store: Store) -> pd.DataFrame:
                "defense": defense_label(row_defense), "mode": mode, "attack": cfg["attack"]["name"],
                "seed": cfg["seed"], "n": s["n"], "weights": cfg["model"]["weights"],
                "baseline": f'none ({cfg["model"]["name"]}, same weights and images)'}
-        for key in (GAIN, "robust_rel_gain", "nonpurified_abs_gain", "similarity_score",
+        for key in (GAIN, "robust_rel_gain", "nonpurified_abs_gain", "similarity_score", *BARE_COST,
                     *(k for k, _ in CLEAN_COST)):
             row[key] = float("nan") if s.get(key) is None else s[key]
         for radius, fig in (s.get("certified") or {}).items():
@@ -80,6 +82,7 @@ def matrix(table: pd.DataFrame) -> pd.DataFrame:
     cost = _mean(table, keys, [c for c, _ in CLEAN_COST]).set_index(keys)
     out = cost.join(wide).reset_index()
     base = _mean(gains[gains["mode"] == "non-adaptive"], ["model", "dataset", "attack"], ["nonpurified_abs_gain"])
+    bare = _mean(table, ["model", "dataset"], list(BARE_COST)).set_index(["model", "dataset"])
     flags = []
     for _, r in out.iterrows():
         found = []
@@ -94,12 +97,16 @@ def matrix(table: pd.DataFrame) -> pd.DataFrame:
     out["baseline"] = "none"  # the same model, weights and images without the defence
     baseline_rows = []
     for (model, dataset), group in base.groupby(["model", "dataset"], sort=False):
-        row = {"model": model, "dataset": dataset, "defense": "none", "baseline": "", "flags": ""}
+        row = {"model": model, "dataset": dataset, "defense": "none", "baseline": "", "flags": "",
+               "robust_clear_srocc_clear": 1.0, **{col: bare.loc[(model, dataset), key] for key, col in BARE_COST.items()}}
         for _, b in group.iterrows():
             row[f"{b['attack']} | non-adaptive"] = b["nonpurified_abs_gain"]
         baseline_rows.append(row)
-    return pd.concat([pd.DataFrame(baseline_rows), out], ignore_index=True).sort_values(
+    full = pd.concat([pd.DataFrame(baseline_rows), out], ignore_index=True).sort_values(
         ["model", "dataset"], kind="stable", ignore_index=True)
+    attacks = list(dict.fromkeys(gains["attack"]))
+    pairs = [f"{a} | {m}" for a in attacks for m in ("non-adaptive", "adaptive") if f"{a} | {m}" in full]
+    return full[keys + ["baseline"] + [c for c, _ in CLEAN_COST] + pairs + ["flags"]]
 
 
 def _fmt(v) -> str:
@@ -112,7 +119,7 @@ def matrix_markdown(m: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(h.replace("|", "/") for h in headers) + " |", "|" + "---|" * len(headers)]
     for _, r in m.iterrows():
         cells = [str(r["model"]), str(r["dataset"]), str(r["defense"]), str(r.get("baseline") or "--")]
-        cells += ["--" if r["defense"] == "none" else _fmt(r.get(c)) for c, _ in CLEAN_COST]
+        cells += [_fmt(r.get(c)) for c, _ in CLEAN_COST]
         cells += [_fmt(r.get(a)) for a in attacks] + [str(r.get("flags") or "")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -14,7 +14,7 @@ the purified images against the clean image:
   range; ``rel``: ``mean(|a - b| / (a + 1e-6))`` on raw scores, as released;
 * clean cost: ``robust_clear_srocc_mos`` / ``robust_clear_plcc_mos`` (the
   defended model on purified clean images against MOS; PLCC is our addition,
-  the issue's), ``clear_srocc_mos`` (the bare model), ``robust_attacked_srocc_mos``
+  the issue's), ``clear_srocc_mos`` / ``clear_plcc_mos`` (the bare model), ``robust_attacked_srocc_mos``
   (defended, attacked images), ``attacked_srocc_mos`` (bare, attacked) and
   ``robust_clear_srocc_clear`` (bare vs defended scores of clean images);
 * similarity: ``similarity_score`` = mean of SSIM + PSNR/40 of purified
@@ -65,7 +65,7 @@ def defence_scores(clean, attacked, defended_clean, defended_attacked, mos, span
         "similarity_score": _similarity(np.asarray(ssim_attacked, float), np.asarray(psnr_attacked, float)),
         "clear_similarity_score": _similarity(np.asarray(ssim_clean, float), np.asarray(psnr_clean, float)),
         "robust_clear_srocc_mos": _corr(srocc, mos, dc), "robust_clear_plcc_mos": _corr(plcc, mos, dc),
-        "robust_attacked_srocc_mos": _corr(srocc, mos, da), "clear_srocc_mos": _corr(srocc, mos, c),
+        "robust_attacked_srocc_mos": _corr(srocc, mos, da), "clear_srocc_mos": _corr(srocc, mos, c), "clear_plcc_mos": _corr(plcc, mos, c),
         "attacked_srocc_mos": _corr(srocc, mos, a), "robust_clear_srocc_clear": _corr(srocc, c, dc),
     }
 
