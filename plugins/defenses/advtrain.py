@@ -29,7 +29,7 @@ like-for-like baseline (:meth:`baseline_params`), as NT's ``lam = 0``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 import torch
@@ -75,8 +75,11 @@ class AdvTrain(Defense):
             raise ParameterError(f"'adv-train' parameter 'epochs' must be >= 0, got {self.epochs!r}")
 
     def baseline_params(self) -> dict:
-        """``ratio = 0``: the same recipe, seed and pipeline without adversarial crops (plain training)."""
-        return {"ratio": 0.0}
+        """``ratio = 0``: the same recipe, seed and pipeline without adversarial crops (plain
+        training).  The attack and label parameters, idle at ratio 0, go back to their
+        defaults, so that every variant with one recipe shares one baseline model."""
+        idle = ("keep_clean", "eps", "step", "steps", "relabel", "penalty")
+        return {"ratio": 0.0, **{f.name: f.default for f in fields(self) if f.name in idle}}
 
     def attack(self, model: IQAModel, crops: torch.Tensor, target: torch.Tensor, loss_fn) -> torch.Tensor:
         """L-inf PGD from the crops that maximises ``loss_fn(model(x), target)``."""
