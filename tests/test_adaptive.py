@@ -143,3 +143,24 @@ def test_every_attack_runs_in_both_modes_and_non_adaptive_attacks_the_bare_model
     jpeg_rows = cells[("jpeg", False, "ifgsm")][1]
     assert [r[0] for r in jpeg_rows] == [r[0] for r in none_rows]
     assert [r[1] for r in jpeg_rows] != [r[1] for r in none_rows]  # scored through the purifier
+
+
+@pytest.mark.slow
+def test_every_registered_attack_runs_adaptively(invoke, plugin, tmp_path):
+    """'*' (every adversarial and universal attack) through BPDA (jpeg) and EOT (random-noise)."""
+    plugin(Registers(models=[TinyConvIQA], datasets=[TinyData.make(n_train=4, n_test=4, size=96)]), "tiny-all")
+    store = tmp_path / "s.sqlite"
+    for defense, extra in (("random-noise", ["--defense-param", "eot_samples=2"]), ("jpeg", [])):
+        result = invoke(["run", "-m", "test-tiny-cnn", "-d", "test-tiny-data", "--weights", "random", "-a", "*",
+                         "--param", "uap.size=96", "--param", "cumulative-uap.size=96", "--param", "uap.epochs=1",
+                         "--param", "cumulative-uap.epochs=1", "--param", "generative-uap.epochs=1",
+                         "--limit", "4", "--train-limit", "4", "--defense", defense,
+                         "--defense-param", "adaptive=true", *extra,
+                         "--store", str(store), "--no-leaderboard", "--no-baselines", "-q"])
+        assert result.exit_code == 0, result.output
+    from iqabench.registry import registry
+
+    attacks = {n for n, r in registry("attack").items() if getattr(r.obj, "kind", "") in ("adversarial", "universal")}
+    done = {(d, json.loads(c)["attack"]["name"])
+            for d, c in sqlite3.connect(store).execute("SELECT defense, config FROM cells WHERE status = 'done'")}
+    assert {(d, a) for d in ("jpeg", "random-noise") for a in attacks} <= done
