@@ -5,7 +5,11 @@ PSNR, SSIM, L-inf and the bound the attack used.
 Batches are fixed by index and each batch's randomness is seeded from (seed,
 cell key, batch index), so a run resumed after a kill computes exactly the
 rows an uninterrupted run would.  The cell's summary holds the five scores
-(normalised with the model's FIXED clean range) and the defence figures.
+(normalised with the model's FIXED clean range) and the defence figures;
+behind an input defence (:mod:`iqabench.models.purified`) the rows also hold
+the bare model's scores and the purified images' similarity, and the summary
+the defences benchmark's scores (:mod:`iqabench.metrics.defences`) and, for a
+certified defence, its interval widths.
 """
 from __future__ import annotations
 
