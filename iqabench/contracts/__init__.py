@@ -15,7 +15,7 @@ from .attacks import Attack, AttackResult, UniversalAttack, normalised_gain
 from .backdoor import BackdoorAttack, Poison
 from .context import RunContext
 from .datasets import IQADataset, Item
-from .defenses import Defense, Regulariser
+from .defenses import Defense, InputDefense, Regulariser
 from .experiments import CellSpec, Experiment, PlannedCell
 from .models import FEATURE_MASK, IQAModel, TrainRecipe
 from .triggers import Trigger
@@ -26,7 +26,7 @@ __all__ = [
     "BackdoorAttack", "Poison",
     "IQADataset", "Item",
     "RunContext",
-    "Defense", "Regulariser",
+    "Defense", "InputDefense", "Regulariser",
     "CellSpec", "Experiment", "PlannedCell",
     "FEATURE_MASK", "IQAModel", "TrainRecipe",
     "Trigger",

@@ -1,10 +1,14 @@
-"""The defence contract: a training-time or post-training transformation of a model."""
+"""The defence contract: a training-time or post-training transformation of a
+model (:class:`Defense`), or an input transformation applied before the model
+at inference (:class:`InputDefense`)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 import torch
 
+from ..errors import ParameterError
 from .datasets import IQADataset
 from .models import IQAModel
 
@@ -33,7 +37,7 @@ class Defense:
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    kind: ClassVar[str] = "post-training"  # "training" | "post-training"
+    kind: ClassVar[str] = "post-training"  # "training" | "post-training" | "inference"
 
     def apply(self, model: IQAModel, dataset: IQADataset, seed: int, device: str = "cpu",
               progress: bool = True) -> dict[str, Any]:
@@ -51,3 +55,60 @@ class Defense:
         so that the baseline is trained exactly as the defended model is.
         """
         return None
+
+
+@dataclass
+class InputDefense(Defense):
+    """An inference-time defence: the defended model scores ``model(purify(x))``.
+
+    Nothing is trained or cached: the harness wraps the cell's model
+    (:mod:`iqabench.models.purified`).  Subclasses implement :meth:`purify`
+    and declare whether it is ``differentiable`` (False: an adaptive
+    attacker back-propagates through it as the identity -- BPDA) and
+    ``random`` (True: it draws from torch's global RNG, which the harness
+    seeds per batch, and an adaptive attacker averages ``eot_samples``
+    draws per forward -- EOT).
+
+    The two fields every input defence has describe the ATTACKER the cell
+    measures (so they are in the cell key, with the defence's parameters):
+    ``adaptive = False`` crafts the attack on the bare model and lets the
+    defended model score it (the defences benchmark's protocol);
+    ``adaptive = True`` crafts it through the defence.  ``eot_samples``
+    (random defences, adaptive cells only) is the number of draws averaged
+    per forward; 20 is the ``eot_iter`` of the DiffPure runner in the
+    defences benchmark's release.
+    """
+
+    kind: ClassVar[str] = "inference"
+    differentiable: ClassVar[bool] = True
+    random: ClassVar[bool] = False
+    #: True when :meth:`certify` gives certified score intervals (median smoothing)
+    certified: ClassVar[bool] = False
+
+    adaptive: bool = False
+    eot_samples: int = 20
+
+    def __post_init__(self) -> None:
+        if isinstance(self.eot_samples, bool) or not isinstance(self.eot_samples, int) or self.eot_samples < 1:
+            raise ParameterError(f"{self.name!r} parameter 'eot_samples' must be an integer >= 1, "
+                                 f"got {self.eot_samples!r}")
+
+    def purify(self, x: torch.Tensor) -> torch.Tensor:
+        """The purified batch (Bx3xHxW in [0, 1]; its size may differ from ``x``'s).
+        For a smoothing defence: one random draw of its input noise."""
+        raise NotImplementedError
+
+    def defend(self, model: IQAModel, x: torch.Tensor) -> torch.Tensor:
+        """The defended model's scores of ``x``: ``model(purify(x))`` unless the
+        defence aggregates several forwards (median smoothing)."""
+        return model(self.purify(x))
+
+    def certify(self, model: IQAModel, x: torch.Tensor) -> dict[float, tuple[torch.Tensor, torch.Tensor]]:
+        """Radius -> (lower, upper) certified bounds per image of the defended score
+        (``certified`` defences only), drawn as :meth:`defend` draws."""
+        raise NotImplementedError
+
+    def apply(self, model: IQAModel, dataset: IQADataset, seed: int, device: str = "cpu",
+              progress: bool = True) -> dict[str, Any]:
+        raise ParameterError(f"defense {self.name!r} acts at inference and transforms no model; "
+                             f"it applies to evasion cells only")

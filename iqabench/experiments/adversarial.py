@@ -1,8 +1,11 @@
 """The adversarial experiment kind: an attack perturbs each batch of test images
-(``Attack.perturb``), one store cell per attack."""
+(``Attack.perturb``), one store cell per attack.  Behind an input-purification
+defence the attack is crafted on the model its attacker mode names
+(:func:`iqabench.models.purified.attacker_model`)."""
 from __future__ import annotations
 
 from ..contracts import Attack, PlannedCell, RunContext
+from ..models.purified import attacker_model
 from .evasion import EvasionExperiment
 
 
@@ -11,6 +14,6 @@ class AdversarialExperiment(EvasionExperiment):
     description = "Perturb every test image with the attack (Attack.perturb); one cell"
 
     def cells(self, base: PlannedCell, attack: Attack, ctx: RunContext) -> list[PlannedCell]:
-        model = base.work.model
+        model = attacker_model(base.work.model)
         base.work.perturb = lambda x: attack.perturb(model, x)
         return [base]

@@ -11,8 +11,9 @@ from ..contracts import CellSpec, IQADataset, IQAModel, RunContext
 from ..errors import DatasetError
 from ..models.build import build_model, model_identity
 from ..models.defended import baseline_spec, defended_model
+from ..models.purified import PurifiedModel
 from ..models.score_range import ensure_score_range
-from ..registry import NO_DEFENSE, build
+from ..registry import NO_DEFENSE, build, build_defense
 
 
 def cell_dataset(spec: CellSpec, ctx: RunContext) -> IQADataset:
@@ -28,10 +29,15 @@ def cell_dataset(spec: CellSpec, ctx: RunContext) -> IQADataset:
 def cell_model(spec: CellSpec, ctx: RunContext) -> IQAModel:
     """``spec``'s model with its weights -- defended with ``spec.defense`` unless
     that is ``none``, then normalised like its baseline -- frozen (attacks
-    need input gradients only), built once per run."""
+    need input gradients only), built once per run.  An input-purification
+    defence wraps the undefended cell's own model (:mod:`iqabench.models.purified`)."""
     def make() -> IQAModel:
         if spec.defense == NO_DEFENSE:
             model = build_model(spec.model, spec.model_params, spec.weights, ctx.device, spec.seed)
+        elif (defense := build_defense(spec.defense, spec.defense_params)).kind == "inference":
+            model = PurifiedModel(cell_model(baseline_spec(spec), ctx), defense)
+            model.defense = {"name": spec.defense, "kind": defense.kind, "params": defense.params}
+            normalise_like_baseline(model, spec, ctx)
         else:  # trained or transformed once, then cached (iqabench.models.defended)
             model = defended_model(spec, cell_dataset(spec, ctx), ctx)
             normalise_like_baseline(model, spec, ctx)

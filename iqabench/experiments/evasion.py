@@ -5,7 +5,11 @@ PSNR, SSIM, L-inf and the bound the attack used.
 Batches are fixed by index and each batch's randomness is seeded from (seed,
 cell key, batch index), so a run resumed after a kill computes exactly the
 rows an uninterrupted run would.  The cell's summary holds the five scores
-(normalised with the model's FIXED clean range) and the defence figures.
+(normalised with the model's FIXED clean range) and the defence figures;
+behind an input defence (:mod:`iqabench.models.purified`) the rows also hold
+the bare model's scores and the purified images' similarity, and the summary
+the defences benchmark's scores (:mod:`iqabench.metrics.defences`) and, for a
+certified defence, its interval widths.
 """
 from __future__ import annotations
 
@@ -24,8 +28,9 @@ from ..data.sampling import sampling_key, subset
 from ..errors import DatasetError, NonFiniteError
 from ..gradients import counting_steps
 from ..metrics import images as imagemetrics
-from ..metrics import scores
+from ..metrics import defences, scores
 from ..models.build import model_identity
+from ..models.purified import purification_extras, same_draws
 from ..models.score_range import ensure_score_range
 from .checks import check_result, check_scores, load_checked
 from .components import cell_dataset, cell_model
@@ -142,6 +147,7 @@ def attack_batch(work: EvasionWork, batch: list[Item], offset: int, attack_name:
     for idxs in groups.values():
         x = torch.stack([images[i] for i in idxs]).to(device)
         names = [batch[i].name for i in idxs]
+        draws = torch.random.get_rng_state()  # a random purifier draws alike for clean and attacked images
         with torch.no_grad():
             clean = model(x)
         check_scores(model, clean, names, "clean")
@@ -152,19 +158,22 @@ def attack_batch(work: EvasionWork, batch: list[Item], offset: int, attack_name:
             raise e.named(attack_name, names) from None
         adv = result.images.detach()
         check_result(attack_name, x, adv, result)
-        with torch.no_grad():
+        with torch.no_grad(), same_draws(draws):
             attacked = model(adv)
+        with torch.no_grad():
             psnr = imagemetrics.psnr(adv, x)
             ssim = imagemetrics.ssim(adv, x)
             linf = imagemetrics.linf(adv, x)
         check_scores(model, attacked, names, "attacked")
+        purification = purification_extras(model, x, adv, draws)  # None unless an input defence
         bound = result.bound.reshape(-1).expand(len(idxs)) if result.bound.numel() == 1 else result.bound.reshape(-1)
         for j, i in enumerate(idxs):
             out[i] = {
                 "name": batch[i].name, "idx": offset + i,
                 "clean": float(clean[j]), "attacked": float(attacked[j]),
                 "psnr": float(psnr[j]), "ssim": float(ssim[j]), "linf": float(linf[j]),
-                "bound": float(bound[j]), "extra": {"norm": result.norm, "mos": batch[i].mos},
+                "bound": float(bound[j]), "extra": {"norm": result.norm, "mos": batch[i].mos,
+                                                     **(purification[j] if purification else {})},
             }
         if gallery is not None:
             gallery.offer([out[i] for i in idxs], x, adv)
@@ -179,6 +188,14 @@ def summarise_rows(rows: list[dict], model: IQAModel, low: float, high: float, s
     extras = [json.loads(r["extra"]) if isinstance(r.get("extra"), str) else (r.get("extra") or {}) for r in rows]
     mos = np.array([np.nan if e.get("mos") is None else e["mos"] for e in extras], dtype=np.float64)
     summary.update(scores.defence_figures(clean, attacked, mos))
+    if extras and all("bare_clean" in e for e in extras):  # an input defence: the defences benchmark's scores
+        summary.update(defences.defence_scores(
+            *([e[k] for e in extras] for k in ("bare_clean", "bare_attacked")), clean, attacked, mos, high - low,
+            *([e[k] for e in extras] for k in ("ssim_purified_clean", "psnr_purified_clean",
+                                               "ssim_purified_attacked", "psnr_purified_attacked"))))
+    if extras and all("certified" in e for e in extras):  # a certified defence: its intervals
+        summary.update(defences.certified_summary([e["certified"] for e in extras], attacked,
+                                                  [e["l2"] for e in extras], high - low))
     for col in ("psnr", "ssim", "linf", "bound"):
         vals = np.array([r[col] for r in rows], dtype=np.float64)
         finite = vals[np.isfinite(vals)]

@@ -1,7 +1,9 @@
 """The universal experiment kind: a perturbation fitted once on the train split
 (a cached artifact), tiled onto the test images at each of the attack's
 amplitudes -- one store cell per amplitude (the methodology reports each and
-their mean)."""
+their mean).  Behind an input-purification defence the perturbation is fitted on
+the model the attacker mode names (:func:`iqabench.models.purified.attacker_model`):
+non-adaptive, the undefended model's own cached perturbation."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -14,6 +16,7 @@ from ..data.sampling import sampling_key, subset
 from ..errors import ModelError
 from ..models.build import model_identity
 from ..models.training import reproducible
+from ..models.purified import attacker_model
 from .checks import load_checked
 from .evasion import EvasionExperiment
 
@@ -72,7 +75,7 @@ class UniversalExperiment(EvasionExperiment):
     description = "Fit one perturbation on the train split (cached), add it to every test image at each amplitude"
 
     def cells(self, base: PlannedCell, attack: UniversalAttack, ctx: RunContext) -> list[PlannedCell]:
-        uap, artifact = fit_universal(attack, base.work.model, base.work.dataset, base.work.spec, ctx)
+        uap, artifact = fit_universal(attack, attacker_model(base.work.model), base.work.dataset, base.work.spec, ctx)
 
         def perturb(x: torch.Tensor, amplitude: float) -> AttackResult:
             bound = torch.full((x.shape[0],), amplitude * float(uap.abs().max()))

@@ -18,7 +18,7 @@ import random
 import time
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -247,6 +247,7 @@ def train_model(
     progress: bool = True,
     split: str = TRAIN_SPLIT,
     regulariser: Regulariser | None = None,
+    augment: Callable[[torch.Tensor, torch.Tensor, Callable], tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` in place on ``dataset``'s ``split`` following ``recipe``.
 
@@ -259,6 +260,9 @@ def train_model(
     ``regulariser`` (a training-time defence such as NT) adds a term to each
     step's loss; it gets a replaying forward, the crops (with
     ``requires_grad``) and their scores -- see :data:`Regulariser`.
+    ``augment(crops, targets, loss_fn) -> (crops, targets)`` (adversarial
+    training) changes each step's batch before the forward; None leaves the
+    step exactly as plain training's.
     """
     if recipe.loss not in _LOSSES:
         raise ModelError(f"model {model.name!r}: unknown loss {recipe.loss!r} ({', '.join(_LOSSES)})")
@@ -296,11 +300,14 @@ def train_model(
                     for step in range(steps_per_epoch):
                         idx = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
                         crops = torch.stack([bank.crop(int(i), recipe.crop, gen, recipe.hflip) for i in idx]).to(device)
+                        target = targets[idx].to(device)
+                        if augment is not None:
+                            crops, target = augment(crops, target, loss_fn)
                         if regulariser is not None:
                             crops.requires_grad_(True)
                             replay = _replaying_forward(model, device)
                         pred = model.training_forward(crops)
-                        loss = loss_fn(pred, targets[idx].to(device))
+                        loss = loss_fn(pred, target)
                         if regulariser is not None:
                             loss = loss + regulariser(replay, crops, pred)
                         opt.zero_grad(set_to_none=True)

@@ -22,6 +22,11 @@ def register_suites(register):
         "BAIQA Table 1 on the default model: P- and C-BAIQA with UAP-DCT, blended, WaNet and FTrojan triggers.",
     )
     register(
+        "defences",
+        files(__name__).joinpath("defences.toml").read_text(),
+        "The defences benchmark on the default model: 11 purifiers non-adaptive and adaptive vs FGSM, I-FGSM, UAP; median smoothing; adversarial training.",
+    )
+    register(
         "nt-sweep",
         files(__name__).joinpath("nt-sweep.toml").read_text(),
         "NT with the default model's full recipe: 4 lam values x 3 seeds beside the lam=0 baseline (trade-off plot).",
