@@ -17,6 +17,9 @@ A suite file::
     [defense_params.nt]      # parameters of one defence
     lam = 0.001
 
+    [params.fgsm]            # a list is a ladder: one cell per value, each
+    eps = ["2/255", "4/255"] # the cell the single value would make (same key)
+
     [[grid]]                 # optional extra grids; unset keys are inherited
     attacks = ["fgsm"]
     params.fgsm = { eps = "4/255" }
@@ -35,7 +38,7 @@ import difflib
 import tomllib
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
 
 from ..contracts import CellSpec
 from ..errors import IQABenchError, SuiteError
@@ -129,6 +132,9 @@ def _own_cells(data: dict, where: str, attack_filter=None, check=None) -> list[C
         merged = {**base, **grid}
         for table in TABLE_KEYS:
             merged[table] = {**base.get(table, {}), **grid.get(table, {})}
+            for name, value in merged[table].items():
+                if not isinstance(value, dict):
+                    raise SuiteError(f"{gwhere}: [{table}.{name}] must be a table of parameters")
         for key in ("models", "datasets", "attacks"):
             if key not in merged:
                 raise SuiteError(f"{gwhere}: missing key {key!r}")
@@ -146,23 +152,23 @@ def _own_cells(data: dict, where: str, attack_filter=None, check=None) -> list[C
             for dataset in _as_list(merged["datasets"], "datasets", gwhere):
                 used["dataset_params"].add(dataset)
                 for attack, defense, seed in ((a, d, s) for a in attacks for d in defenses for s in seeds):
-                    cells.append(CellSpec(
-                        model=model, dataset=dataset, attack=attack, seed=int(seed),
-                        split=merged.get("split", "test"),
-                        batch_size=int(merged.get("batch_size", 16)),
-                        weights=str(merged.get("weights", "default")),
-                        limit=int(merged.get("limit", 0)),
-                        train_limit=int(merged.get("train_limit", 0)),
-                        model_params=dict(merged["model_params"].get(model, {})),
-                        dataset_params=dict(merged["dataset_params"].get(dataset, {})),
-                        attack_params=dict(merged["params"].get(attack, {})),
-                        defense=defense,
-                        defense_params=dict(merged["defense_params"].get(defense, {})),
-                    ))
+                    for mp, dp, ap, fp in _ladders(
+                            ("model", model, merged["model_params"].get(model, {})),
+                            ("dataset", dataset, merged["dataset_params"].get(dataset, {})),
+                            ("attack", attack, merged["params"].get(attack, {})),
+                            ("defense", defense, merged["defense_params"].get(defense, {}))):
+                        cells.append(CellSpec(
+                            model=model, dataset=dataset, attack=attack, seed=int(seed),
+                            split=merged.get("split", "test"),
+                            batch_size=int(merged.get("batch_size", 16)),
+                            weights=str(merged.get("weights", "default")),
+                            limit=int(merged.get("limit", 0)),
+                            train_limit=int(merged.get("train_limit", 0)),
+                            model_params=mp, dataset_params=dp, attack_params=ap,
+                            defense=defense, defense_params=fp,
+                        ))
         for table in TABLE_KEYS:
             for name, value in merged[table].items():
-                if not isinstance(value, dict):
-                    raise SuiteError(f"{gwhere}: [{table}.{name}] must be a table of parameters")
                 if name not in used[table] and not data.get("grid"):
                     close = difflib.get_close_matches(name, sorted(used[table]), n=1)
                     hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -173,3 +179,33 @@ def _own_cells(data: dict, where: str, attack_filter=None, check=None) -> list[C
             except IQABenchError as exc:  # a typo in a [params.X] table: name the file
                 raise SuiteError(f"{gwhere}: {exc}") from None
     return cells
+
+
+def _ladders(*tables: tuple[str, str, dict]) -> list[tuple[dict, ...]]:
+    """Every combination of the ladders in ``tables`` (``(kind, name, params)``):
+    a list value is one cell per element, in order, each cell holding the
+    single value -- so a ladder's cell is the cell that value alone makes,
+    with the same key.  A list for a parameter whose type is itself a
+    sequence (the embedded dataset's ``photos``) is one value; a list of
+    lists is its ladder."""
+    combos: list[tuple[dict, ...]] = [()]
+    for kind, name, params in tables:
+        options: list[dict] = [{}]
+        for key, value in params.items():
+            values = value if isinstance(value, list) and _is_ladder(kind, name, key, value) else [value]
+            options = [{**o, key: v} for o in options for v in values]
+        combos = [(*c, dict(o)) for c in combos for o in options]
+    return combos
+
+
+def _is_ladder(kind: str, name: str, key: str, value: list) -> bool:
+    if any(isinstance(v, list) for v in value):
+        return True
+    from ..params import param_specs
+    from ..registry import lookup
+
+    try:
+        spec = param_specs(lookup(kind, name).obj).get(key)
+    except IQABenchError:  # an unknown name: the cell check names it
+        return True
+    return spec is None or get_origin(spec.type) not in (list, tuple) and spec.type not in (list, tuple)
