@@ -146,3 +146,10 @@ split = "test"
 batch_size = 16
 """ + '[[grid]]\ndefenses = ["none", "finetune"]\ndefense_params.finetune = { profile = "quick" }\n' + "".join(
     f'[[grid]]\ndefenses = ["prune"]\ndefense_params.prune = {{ rate = {r} }}\n' for r in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6))
+
+
+def test_jpeg_quality_is_a_suite_key_and_a_list_of_qualities_a_ladder():
+    base = 'models = ["m"]\ndatasets = ["d"]\nattacks = ["a"]\n'
+    (plain,) = expand(load_suite_text(base, "s"), "s")
+    cells = expand(load_suite_text(base + "jpeg_quality = [0, 10]\n", "s"), "s")
+    assert [c.jpeg_quality for c in cells] == [0, 10] and cells[0] == plain

@@ -39,6 +39,8 @@ class RunOptions:
     quiet: bool
     no_baselines: bool
     profile: str | None
+    save_images: str | None
+    jpeg_quality: int
 
 
 @cli.command()
@@ -75,6 +77,11 @@ class RunOptions:
                    "seed; post-training defences: the undefended model).")
 @click.option("--profile", type=click.Choice(["quick", "default", "paper"]), default=None,
               help="Size of attacks that train (backdoors): sets their 'profile' parameter.")
+@click.option("--save-images", type=click.Path(file_okay=False),
+              help="Write every attacked image to DIR as a lossless 8-bit PNG (JPEG with --jpeg-quality); the "
+                   "rows then score those files, as a user reloading them would (another cell key).")
+@click.option("--jpeg-quality", type=click.IntRange(0, 100), default=0,
+              help="Score the attacked (and clean) images after JPEG re-encoding at this quality (0: none).")
 def run(**options) -> None:
     """Attack models and store per-image results and cell summaries.
 
@@ -91,7 +98,11 @@ def run(**options) -> None:
         os.environ["IQABENCH_PROGRESS"] = "0"
     if opts.profile:
         set_profile(cells, opts.profile)
-    runner = Runner(open_run(opts.store, opts.device, opts.force, not opts.quiet), baselines=not opts.no_baselines)
+    if opts.jpeg_quality:
+        for c in cells:
+            c.jpeg_quality = opts.jpeg_quality
+    runner = Runner(open_run(opts.store, opts.device, opts.force, not opts.quiet, opts.save_images),
+                    baselines=not opts.no_baselines)
     summaries = runner.run(cells)
     print_summaries(summaries)
     if not opts.no_leaderboard:

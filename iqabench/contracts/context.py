@@ -25,7 +25,8 @@ class RunContext:
     (show progress bars); ``force`` (recompute finished cells); ``store`` (the
     results store, :class:`iqabench.run.store.Store`, on a run); ``bar`` (the
     run's live progress display: experiments add their tasks to it, nested
-    displays such as a trainer's pause it)."""
+    displays such as a trainer's pause it); ``save_images`` (a folder that
+    receives each attacked image as the file its cell scored, or None)."""
 
     device: str = "cpu"
     seed: int = 0
@@ -33,6 +34,7 @@ class RunContext:
     force: bool = False
     store: Any = None
     bar: Any = None
+    save_images: Any = None
     built: dict = field(default_factory=dict, repr=False)
 
     def for_cell(self, spec: Any) -> "RunContext":

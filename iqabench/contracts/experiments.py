@@ -52,6 +52,8 @@ class CellSpec:
     attack_params: dict[str, Any] = field(default_factory=dict)
     defense: str = "none"  # "none": the model as trained; else a registered defence
     defense_params: dict[str, Any] = field(default_factory=dict)
+    quantise: bool = False  # score the attacked image as saved in 8 bits (--save-images)
+    jpeg_quality: int = 0  # score it after JPEG re-encoding at this quality (0: none; implies quantise)
 
 
 @dataclass

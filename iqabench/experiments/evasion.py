@@ -2,6 +2,12 @@
 a (sampled) split once and stores, per image, the clean and attacked scores,
 PSNR, SSIM, L-inf and the bound the attack used.
 
+A cell with a delivery (``CellSpec.quantise``, ``jpeg_quality``;
+:mod:`iqabench.data.delivery`) scores the clean and the attacked image as
+they come back from their 8-bit (or JPEG) files -- both, so that the gain is
+the attack's and not the codec's -- and ``ctx.save_images`` receives the
+attacked files.
+
 Batches are fixed by index and each batch's randomness is seeded from (seed,
 cell key, batch index), so a run resumed after a kill computes exactly the
 rows an uninterrupted run would.  The cell's summary holds the five scores
@@ -10,6 +16,7 @@ rows an uninterrupted run would.  The cell's summary holds the five scores
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterator
@@ -19,6 +26,7 @@ import torch
 
 from ..contracts import (Attack, AttackResult, CellSpec, Experiment, IQADataset, IQAModel, Item, PlannedCell,
                          RunContext)
+from ..data.delivery import SUFFIX, deliver
 from ..data.sampling import sampling_key, subset
 from ..errors import DatasetError, NonFiniteError
 from ..gradients import counting_steps
@@ -73,6 +81,7 @@ class EvasionExperiment(Experiment):
             "defense": getattr(model, "defense", None),  # None: undefended (keys of older cells unchanged)
             "seed": spec.seed,
             "batch_size": spec.batch_size,
+            **({"delivery": delivery} if (delivery := delivery_config(spec)) else {}),  # absent: keys unchanged
         }
         label = f"{spec.model} x {spec.attack} on {spec.dataset}/{spec.split}"
         work = EvasionWork(spec, model, dataset, items, (low, high))
@@ -89,10 +98,12 @@ class EvasionExperiment(Experiment):
         size = w.spec.batch_size
         batches = [w.items[i: i + size] for i in range(0, len(w.items), size)]
         task = ctx.bar.add_task(cell.label, total=len(w.items)) if ctx.bar is not None else None
+        save = None if ctx.save_images is None else ctx.save_images / image_folder(cell)
         for b, batch in enumerate(batches):
             if b not in done:
                 torch.manual_seed(batch_seed(w.spec.seed, cell.key, b))
-                yield b, attack_batch(w, batch, b * size, cell.config["attack"]["name"], ctx.device)
+                yield b, attack_batch(w, batch, b * size, cell.config["attack"]["name"], ctx.device,
+                                      cell.config.get("delivery"), save)
             if task is not None:
                 ctx.bar.advance(task, len(batch))
 
@@ -104,8 +115,26 @@ class EvasionExperiment(Experiment):
         return summary
 
 
-def attack_batch(work: EvasionWork, batch: list[Item], offset: int, attack_name: str, device: str) -> list[dict]:
-    """The rows of one batch: images of equal size share a forward pass."""
+def delivery_config(spec: CellSpec) -> dict | None:
+    """How the attacked image reaches its scorer (part of the key), or None: the float tensor."""
+    if spec.jpeg_quality:
+        return {"format": "jpeg", "quality": spec.jpeg_quality}
+    return {"format": "png"} if spec.quantise else None
+
+
+def image_folder(cell: PlannedCell) -> str:
+    """The folder of a cell's saved images: readable names, then the cell's key."""
+    attack = cell.config["attack"]
+    name = f"{cell.config['model']['name']}_{attack['name']}" + (
+        f"_a{attack['amplitude']:g}" if attack.get("amplitude") is not None else "")
+    return f"{re.sub(r'[^A-Za-z0-9._-]+', '_', name)}_{cell.key}"
+
+
+def attack_batch(work: EvasionWork, batch: list[Item], offset: int, attack_name: str, device: str,
+                 delivery: dict | None = None, save=None) -> list[dict]:
+    """The rows of one batch: images of equal size share a forward pass.
+    ``delivery``: score the images as they come back from their files
+    (:func:`delivery_config`); ``save``: the folder the attacked files go to."""
     model = work.model
     images = [load_checked(work.dataset, item, model) for item in batch]
     groups: dict[tuple, list[int]] = {}
@@ -125,6 +154,21 @@ def attack_batch(work: EvasionWork, batch: list[Item], offset: int, attack_name:
             raise e.named(attack_name, names) from None
         adv = result.images.detach()
         check_result(attack_name, x, adv, result)
+        extras: list[dict] = [{} for _ in idxs]
+        if delivery is not None:
+            quality = delivery.get("quality", 0)
+            x, _ = deliver(x, quality)
+            adv, files = deliver(adv, quality)
+            with torch.no_grad():
+                raw, clean = clean, model(x)
+            check_scores(model, clean, names, "clean (delivered)")
+            for j, e in enumerate(extras):
+                e["clean_raw"] = float(raw[j])
+                if save is not None:
+                    path = save / (re.sub(r"[^A-Za-z0-9._-]+", "_", names[j]) + SUFFIX[delivery["format"]])
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(files[j])
+                    e["file"] = str(path.relative_to(save.parent))
         with torch.no_grad():
             attacked = model(adv)
             psnr = imagemetrics.psnr(adv, x)
@@ -137,7 +181,7 @@ def attack_batch(work: EvasionWork, batch: list[Item], offset: int, attack_name:
                 "name": batch[i].name, "idx": offset + i,
                 "clean": float(clean[j]), "attacked": float(attacked[j]),
                 "psnr": float(psnr[j]), "ssim": float(ssim[j]), "linf": float(linf[j]),
-                "bound": float(bound[j]), "extra": {"norm": result.norm, "mos": batch[i].mos},
+                "bound": float(bound[j]), "extra": {"norm": result.norm, "mos": batch[i].mos, **extras[j]},
             }
     return [out[i] for i in range(len(batch))]
 

@@ -8,7 +8,7 @@ every defended cell brings its like-for-like baseline (:func:`with_baselines`).
 from __future__ import annotations
 
 from ..contracts import CellSpec
-from ..errors import IQABenchError
+from ..errors import IQABenchError, ParameterError
 from ..models.defended import baseline_spec, spec_identity
 from ..params import resolve_params
 from ..registry import NO_DEFENSE, build_attack, build_defense, lookup, registry
@@ -44,6 +44,8 @@ def validate_cell(spec: CellSpec) -> None:
     resolve_params(lookup("dataset", spec.dataset).obj, spec.dataset_params, f"dataset {spec.dataset!r}")
     if spec.defense != NO_DEFENSE:
         build_defense(spec.defense, spec.defense_params)
+    if not (isinstance(spec.jpeg_quality, int) and 0 <= spec.jpeg_quality <= 100):
+        raise ParameterError(f"jpeg_quality must be an integer in 1..100 (0: no JPEG), got {spec.jpeg_quality!r}")
 
 
 def validate(cells: list[CellSpec]) -> None:

@@ -8,6 +8,7 @@ A suite file::
     seeds = [0]
     split = "test"
     batch_size = 16
+    jpeg_quality = [0, 50]   # optional: score attacked images after JPEG (0: none; a list is a ladder)
 
     defenses = ["none", "nt"]  # optional: "none" = undefended (the default)
 
@@ -44,7 +45,7 @@ from ..contracts import CellSpec
 from ..errors import IQABenchError, SuiteError
 
 LIST_KEYS = ("models", "datasets", "attacks", "seeds", "defenses")
-SCALAR_KEYS = ("name", "description", "split", "batch_size", "weights", "limit", "train_limit")
+SCALAR_KEYS = ("name", "description", "split", "batch_size", "weights", "limit", "train_limit", "jpeg_quality")
 TABLE_KEYS = ("params", "model_params", "dataset_params", "defense_params")
 KEYS = (*LIST_KEYS, *SCALAR_KEYS, *TABLE_KEYS)
 ALL_ATTACKS = "*"
@@ -139,6 +140,7 @@ def _own_cells(data: dict, where: str, attack_filter=None, check=None) -> list[C
             if key not in merged:
                 raise SuiteError(f"{gwhere}: missing key {key!r}")
         seeds = _as_list(merged.get("seeds", [0]), "seeds", gwhere)
+        qualities = _as_list(merged.get("jpeg_quality", [0]), "jpeg_quality", gwhere)
         defenses = [str(d) for d in _as_list(merged.get("defenses", ["none"]), "defenses", gwhere)]
         used = {"params": set(), "model_params": set(), "dataset_params": set(), "defense_params": set(defenses)}
         for model in _as_list(merged["models"], "models", gwhere):
@@ -151,7 +153,8 @@ def _own_cells(data: dict, where: str, attack_filter=None, check=None) -> list[C
             used["params"].update(attacks)
             for dataset in _as_list(merged["datasets"], "datasets", gwhere):
                 used["dataset_params"].add(dataset)
-                for attack, defense, seed in ((a, d, s) for a in attacks for d in defenses for s in seeds):
+                for attack, defense, seed, quality in ((a, d, s, q) for a in attacks for d in defenses
+                                                       for s in seeds for q in qualities):
                     for mp, dp, ap, fp in _ladders(
                             ("model", model, merged["model_params"].get(model, {})),
                             ("dataset", dataset, merged["dataset_params"].get(dataset, {})),
@@ -165,7 +168,7 @@ def _own_cells(data: dict, where: str, attack_filter=None, check=None) -> list[C
                             limit=int(merged.get("limit", 0)),
                             train_limit=int(merged.get("train_limit", 0)),
                             model_params=mp, dataset_params=dp, attack_params=ap,
-                            defense=defense, defense_params=fp,
+                            defense=defense, defense_params=fp, jpeg_quality=int(quality),
                         ))
         for table in TABLE_KEYS:
             for name, value in merged[table].items():
