@@ -13,6 +13,7 @@ Imports: :mod:`iqabench.errors` and :mod:`iqabench.artifacts` only.
 """
 from .attacks import Attack, AttackResult, UniversalAttack, normalised_gain
 from .backdoor import BackdoorAttack, Poison
+from .blackbox import BlackBoxAttack, ScoreOracle
 from .context import RunContext
 from .datasets import IQADataset, Item
 from .defenses import Defense, Regulariser
@@ -24,6 +25,7 @@ from .validation import check_positive
 __all__ = [
     "Attack", "AttackResult", "UniversalAttack", "normalised_gain",
     "BackdoorAttack", "Poison",
+    "BlackBoxAttack", "ScoreOracle",
     "IQADataset", "Item",
     "RunContext",
     "Defense", "Regulariser",

@@ -181,9 +181,21 @@ def attack_batch(work: EvasionWork, batch: list[Item], offset: int, attack_name:
                 "name": batch[i].name, "idx": offset + i,
                 "clean": float(clean[j]), "attacked": float(attacked[j]),
                 "psnr": float(psnr[j]), "ssim": float(ssim[j]), "linf": float(linf[j]),
-                "bound": float(bound[j]), "extra": {"norm": result.norm, "mos": batch[i].mos, **extras[j]},
+                "bound": float(bound[j]),
+                "extra": {"norm": result.norm, "mos": batch[i].mos, **extras[j], **(result.extra or [{}] * len(idxs))[j]},
             }
     return [out[i] for i in range(len(batch))]
+
+
+def query_curve(extras: list[dict], clean: np.ndarray, model: IQAModel, low: float, high: float) -> list[list[float]]:
+    """``[q, mean absolute gain]`` at each checkpoint every image reached: the
+    best score after q queries minus the clean one, towards "better", over
+    the clean range (``abs_gain``'s units)."""
+    curves = [dict((int(q), s) for q, s in e["query_curve"]) for e in extras]
+    common = sorted(set.intersection(*(set(c) for c in curves)))
+    span = (high - low) or 1.0
+    return [[q, float(np.mean([model.direction * (c[q] - c0) / span for c, c0 in zip(curves, clean)]))]
+            for q in common]
 
 
 def summarise_rows(rows: list[dict], model: IQAModel, low: float, high: float, spec: CellSpec) -> dict[str, Any]:
@@ -204,6 +216,9 @@ def summarise_rows(rows: list[dict], model: IQAModel, low: float, high: float, s
     test = card.get("test")
     if test:  # the attacked model's own clean quality on the whole test split (its card)
         summary["model_test"] = {k: test[k] for k in ("split", "n", "plcc", "srocc", "rmse") if k in test}
+    if all("query_curve" in e for e in extras):  # a black-box attack: the mean gain after q queries
+        summary["queries"] = float(np.mean([e["queries"] for e in extras]))
+        summary["query_curve"] = query_curve(extras, clean, model, low, high)
     norms = {e.get("norm") for e in extras}
     summary["norm"] = norms.pop() if len(norms) == 1 else None  # the units of "bound"
     summary.update({

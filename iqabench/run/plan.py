@@ -17,12 +17,15 @@ from ..registry import NO_DEFENSE, build_attack, build_defense, lookup, registry
 def wildcard_attacks(model_name: str) -> list[str]:
     """Every registered attack that suits ``model_name`` and whose experiment
     kind is in the wildcard (``Experiment.in_wildcard``: adversarial and
-    universal attacks; a backdoor trains models of its own)."""
+    universal attacks; a backdoor trains models of its own), unless the
+    attack itself says it is not (``in_wildcard = False``: the query-based
+    black-box attacks, thousands of model calls per image)."""
     model_cls = lookup("model", model_name).obj
     kinds = {name for name, entry in registry("experiment").items() if getattr(entry.obj, "in_wildcard", False)}
     return [
         name for name, entry in sorted(registry("attack").items())
-        if getattr(entry.obj, "kind", "adversarial") in kinds and entry.obj.suits(model_cls)
+        if getattr(entry.obj, "kind", "adversarial") in kinds and getattr(entry.obj, "in_wildcard", True)
+        and entry.obj.suits(model_cls)
     ]
 
 
