@@ -41,6 +41,7 @@ class RunOptions:
     profile: str | None
     save_images: str | None
     jpeg_quality: int
+    transfer_from: str | None
 
 
 @cli.command()
@@ -82,6 +83,9 @@ class RunOptions:
                    "rows then score those files, as a user reloading them would (another cell key).")
 @click.option("--jpeg-quality", type=click.IntRange(0, 100), default=0,
               help="Score the attacked (and clean) images after JPEG re-encoding at this quality (0: none).")
+@click.option("--transfer-from", metavar="MODEL[@WEIGHTS]",
+              help="Craft every attack on MODEL (its default or the given weights) and score it on the attacked "
+                   "model: a transfer attack (another cell key).")
 def run(**options) -> None:
     """Attack models and store per-image results and cell summaries.
 
@@ -101,6 +105,10 @@ def run(**options) -> None:
     if opts.jpeg_quality:
         for c in cells:
             c.jpeg_quality = opts.jpeg_quality
+    if opts.transfer_from:
+        name, _, weights = opts.transfer_from.partition("@")
+        for c in cells:
+            c.transfer_from = {"model": name, "model_params": {}, "weights": weights or "default"}
     runner = Runner(open_run(opts.store, opts.device, opts.force, not opts.quiet, opts.save_images),
                     baselines=not opts.no_baselines)
     summaries = runner.run(cells)

@@ -11,6 +11,6 @@ class AdversarialExperiment(EvasionExperiment):
     description = "Perturb every test image with the attack (Attack.perturb); one cell"
 
     def cells(self, base: PlannedCell, attack: Attack, ctx: RunContext) -> list[PlannedCell]:
-        model = base.work.model
-        base.work.perturb = lambda x: attack.perturb(model, x)
+        source = base.work.source  # the model itself, or a transfer cell's source
+        base.work.perturb = lambda x: attack.perturb(source, x)
         return [base]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -34,6 +34,7 @@ from ..metrics import images as imagemetrics
 from ..metrics import scores
 from ..models.build import model_identity
 from ..models.score_range import ensure_score_range
+from ..registry import NO_DEFENSE
 from .checks import check_result, check_scores, load_checked
 from .components import cell_dataset, cell_model
 
@@ -49,6 +50,22 @@ class EvasionWork:
     items: list[Item]
     score_range: tuple[float, float]
     perturb: Callable[[torch.Tensor], AttackResult] | None = None
+    source: IQAModel | None = None  # the model the attack is crafted on (``model`` unless a transfer)
+
+
+def transfer_source(spec: CellSpec, ctx: RunContext) -> IQAModel | None:
+    """The undefended model a transfer cell crafts its attack on, or None for a
+    white-box cell -- also when the source is the cell's own model (the
+    transfer matrix's diagonal is the white-box cell, with its key)."""
+    if not spec.transfer_from:
+        return None
+    src = spec.transfer_from
+    twin = replace(spec, model=src["model"], model_params=dict(src.get("model_params") or {}),
+                   weights=str(src.get("weights", "default")), defense=NO_DEFENSE, defense_params={}, transfer_from=None)
+    if spec.defense == NO_DEFENSE and (twin.model, twin.model_params, twin.weights) == (
+            spec.model, spec.model_params, spec.weights):
+        return None
+    return cell_model(twin, ctx)
 
 
 def batch_seed(seed: int, key: str, batch: int) -> int:
@@ -61,10 +78,12 @@ class EvasionExperiment(Experiment):
     the attack's own cells (one, or one per amplitude)."""
 
     in_wildcard = True
+    transfers = True
 
     def plan(self, spec: CellSpec, attack: Attack, ctx: RunContext) -> list[PlannedCell]:
         dataset = cell_dataset(spec, ctx)
         model = cell_model(spec, ctx)
+        source = transfer_source(spec, ctx)
         split_items = list(dataset.items(spec.split))
         items = subset(split_items, spec.limit, spec.seed)
         if not items:
@@ -84,7 +103,11 @@ class EvasionExperiment(Experiment):
             **({"delivery": delivery} if (delivery := delivery_config(spec)) else {}),  # absent: keys unchanged
         }
         label = f"{spec.model} x {spec.attack} on {spec.dataset}/{spec.split}"
-        work = EvasionWork(spec, model, dataset, items, (low, high))
+        if source is not None:  # a transfer cell: crafted on the source, scored on the model
+            ensure_score_range(source, dataset, ctx.device, spec.batch_size)
+            config["transfer_from"] = model_identity(source)
+            label = f"{spec.transfer_from['model']} -> {label}"
+        work = EvasionWork(spec, model, dataset, items, (low, high), source=source or model)
         backbone = {k: v for k, v in (getattr(model, "card", None) or {}).items() if k == "backbone"}
         return self.cells(PlannedCell(config, label, {"score_range": [low, high], **backbone}, work), attack, ctx)
 

@@ -42,7 +42,14 @@ def validate_cell(spec: CellSpec) -> None:
     """Resolve every name and parameter of one cell (errors name the culprit)."""
     lookup("model", spec.model)
     lookup("dataset", spec.dataset)
-    experiment_kind(build_attack(spec.attack, spec.attack_params), spec.attack)
+    kind = experiment_kind(build_attack(spec.attack, spec.attack_params), spec.attack)
+    if spec.transfer_from:
+        if not getattr(kind, "transfers", False):
+            raise IQABenchError(f"attack {spec.attack!r}: a {kind.name} experiment cannot transfer an attack "
+                                f"from another model (--transfer-from)")
+        source = spec.transfer_from
+        resolve_params(lookup("model", source["model"]).obj, source.get("model_params") or {},
+                       f"model {source['model']!r} (--transfer-from)")
     resolve_params(lookup("model", spec.model).obj, spec.model_params, f"model {spec.model!r}")
     resolve_params(lookup("dataset", spec.dataset).obj, spec.dataset_params, f"dataset {spec.dataset!r}")
     if spec.defense != NO_DEFENSE:

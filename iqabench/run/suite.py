@@ -9,6 +9,7 @@ A suite file::
     split = "test"
     batch_size = 16
     jpeg_quality = [0, 50]   # optional: score attacked images after JPEG (0: none; a list is a ladder)
+    transfer = "matrix"      # optional: each cell also crafted on every other model of the suite
 
     defenses = ["none", "nt"]  # optional: "none" = undefended (the default)
 
@@ -37,15 +38,17 @@ from __future__ import annotations
 
 import difflib
 import tomllib
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, get_origin
 
+from ..artifacts import canonical_json
 from ..contracts import CellSpec
 from ..errors import IQABenchError, SuiteError
 
 LIST_KEYS = ("models", "datasets", "attacks", "seeds", "defenses")
-SCALAR_KEYS = ("name", "description", "split", "batch_size", "weights", "limit", "train_limit", "jpeg_quality")
+SCALAR_KEYS = ("name", "description", "split", "batch_size", "weights", "limit", "train_limit", "jpeg_quality",
+               "transfer")
 TABLE_KEYS = ("params", "model_params", "dataset_params", "defense_params")
 KEYS = (*LIST_KEYS, *SCALAR_KEYS, *TABLE_KEYS)
 ALL_ATTACKS = "*"
@@ -108,7 +111,31 @@ def expand(data: dict, where: str, attack_filter=None, check=None, _including: t
         cells += expand(sub, f"suite {name!r} (included by {where})", attack_filter, check, (*_including, str(name)))
     if "include" in data and not ({"models", "attacks", "datasets"} & set(data) or data.get("grid")):
         return _distinct(cells)  # a suite made only of other suites
-    return _distinct(cells + _own_cells(data, where, attack_filter, check))
+    own = _own_cells(data, where, attack_filter, check)
+    if data.get("transfer", "none") not in ("none", "matrix"):
+        raise SuiteError(f"{where}: transfer must be 'matrix' or 'none', got {data['transfer']!r}")
+    if data.get("transfer") == "matrix":
+        own = transfer_matrix(own)
+        for cell in own if check is not None else ():
+            try:
+                check(cell)
+            except IQABenchError as exc:
+                raise SuiteError(f"{where}: transfer = 'matrix': {exc}") from None
+    return _distinct(cells + own)
+
+
+def transfer_matrix(cells: list[CellSpec]) -> list[CellSpec]:
+    """``cells`` and, after each, the same cell crafted on every other model
+    of ``cells`` (a model: name, parameters and weights) -- the rows of the
+    transfer matrix; its diagonal is the cell itself."""
+    sources = list({canonical_json(m): m for m in (
+        {"model": c.model, "model_params": c.model_params, "weights": c.weights} for c in cells)}.values())
+    out = []
+    for c in cells:
+        out.append(c)
+        own = {"model": c.model, "model_params": c.model_params, "weights": c.weights}
+        out += [replace(c, transfer_from=s) for s in sources if s != own]
+    return out
 
 
 def _distinct(cells: list[CellSpec]) -> list[CellSpec]:
