@@ -2,7 +2,8 @@
 
 ``render(store, out_dir)`` writes the CSV files and plots of every section
 and ``README.md`` (Markdown), which assembles the sections in order: the
-adversarial table (:mod:`.adversarial`), the attack x defence matrix
+adversarial table (:mod:`.adversarial`), attack strength -- query curves,
+ladders, transfer, JPEG (:mod:`.strength`) --, the attack x defence matrix
 (:mod:`.defenses`), BAIQA's Table 1 (:mod:`.backdoor`), the backdoor x
 defence table (:mod:`.backdoor_defenses`) and the poisoning budget
 (:mod:`.backdoor_budget`).  A section with no cells writes nothing.
@@ -18,6 +19,7 @@ from .backdoor import render_backdoor
 from .backdoor_budget import render_backdoor_budget
 from .backdoor_defenses import render_backdoor_defenses
 from .defenses import render_defenses
+from .strength import render_strength
 
 INTRO = """# iqabench leaderboard
 
@@ -39,7 +41,8 @@ def render(store: Store, out_dir: str | Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     adversarial = adversarial_table(store)
     md, written = INTRO, []
-    for section, files in (render_adversarial(adversarial, out), render_defenses(adversarial, out),
+    for section, files in (render_adversarial(adversarial, out), render_strength(store, out),
+                           render_defenses(adversarial, out),
                            render_backdoor(store, out), render_backdoor_defenses(store, out),
                            render_backdoor_budget(store, out)):
         md += section

@@ -1,0 +1,62 @@
+"""The attack-strength section of the board: query curves, ladders, the
+transfer heatmap and the gain before/after JPEG, from a store of tiny cells."""
+import pandas as pd
+import pytest
+
+from iqabench.board.page import render
+from iqabench.run.plan import validate_cell
+from iqabench.run.runner import Runner, open_run
+from iqabench.run.suite import expand, load_suite_text
+
+from models_for_tests import LinearScore, Registers, TinyData
+
+SUITE = """
+models = ["test-linear"]
+datasets = ["test-tiny-data"]
+attacks = ["fgsm", "square-attack"]
+weights = "random"
+transfer = "matrix"
+jpeg_quality = [0, 10]
+[model_params.test-linear]
+seed = [0, 1]
+size = 16
+[params.fgsm]
+eps = ["2/255", "8/255"]
+[params.square-attack]
+eps = "8/255"
+queries = 12
+"""
+
+
+def test_the_strength_section_has_curves_ladders_transfer_and_jpeg(plugin, tmp_path):
+    plugin(Registers(models=[LinearScore], datasets=[TinyData.make(n_train=2, n_test=4, size=16)]), "linear")
+    cells = expand(load_suite_text(SUITE, "s.toml"), "s.toml", check=validate_cell)
+    assert len(cells) == 2 * 3 * 2 * 2  # models x (2 fgsm + square) x jpeg x (white-box + one source)
+    runner = Runner(open_run(tmp_path / "s.sqlite", progress=False))
+    runner.run(cells)
+    board = tmp_path / "board"
+    render(runner.store, board)
+    by_key = {c["key"]: c for c in runner.store.cells()}
+
+    curves = pd.read_csv(board / "query_curves.csv")
+    assert set(curves["attack"]) == {"square-attack"} and curves.groupby("cell")["queries"].max().eq(12).all()
+    for key, g in curves.groupby("cell"):  # a white-box, float-scored cell's own summary curve
+        assert g["abs_gain"].iloc[-1] == pytest.approx(by_key[key]["summary"]["abs_gain"], abs=1e-6)
+
+    ladders = pd.read_csv(board / "ladders.csv")
+    assert set(ladders["param"]) == {"eps"} and len(ladders) == 2 * 2  # two models, two eps each
+    assert (ladders.groupby("model")["abs_gain"].diff().dropna() > 0).all()  # more budget, more gain
+
+    transfer = pd.read_csv(board / "transfer.csv")
+    for _, r in transfer[transfer["source"] == transfer["target"]].iterrows():  # the diagonal: white-box cells
+        cfg = by_key[r["cell"]]["config"]
+        assert "transfer_from" not in cfg and "delivery" not in cfg
+    assert len(transfer) == 2 * 2 * 3  # per attack setting, a 2 x 2 matrix
+    assert len(list((board / "strength").glob("transfer-*.png"))) == 3
+
+    jpeg = pd.read_csv(board / "jpeg.csv")
+    assert len(jpeg) == 2 * 3 and set(jpeg["jpeg_quality"]) == {10}
+    assert jpeg["abs_gain_before"].notna().all()
+    assert list((board / "strength").glob("*-queries.png")) and list((board / "strength").glob("*-eps.png"))
+    text = (board / "README.md").read_text()
+    assert "## Attack strength" in text and "[JPEG q10]" in text and "[from test-linear" in text
