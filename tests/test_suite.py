@@ -153,3 +153,15 @@ def test_jpeg_quality_is_a_suite_key_and_a_list_of_qualities_a_ladder():
     (plain,) = expand(load_suite_text(base, "s"), "s")
     cells = expand(load_suite_text(base + "jpeg_quality = [0, 10]\n", "s"), "s")
     assert [c.jpeg_quality for c in cells] == [0, 10] and cells[0] == plain
+
+
+def test_the_default_suite_has_an_ifgsm_eps_ladder_and_a_small_black_box_attack():
+    from iqabench.registry import lookup
+    from iqabench.run.plan import validate_cell, wildcard_attacks
+
+    data, _ = load_suite("default")
+    cells = [c for c in expand(data, "default", wildcard_attacks, validate_cell) if c.defense == "none"]
+    eps = {c.attack_params.get("eps") for c in cells if c.attack == "ifgsm" and c.seed == 0}
+    assert len(eps) >= 5  # the '*' cell's default and the ladder's values
+    black = [c for c in cells if getattr(lookup("attack", c.attack).obj, "black_box", False)]
+    assert len(black) == 1 and int(black[0].attack_params["queries"]) <= 200
