@@ -60,3 +60,22 @@ def test_the_strength_section_has_curves_ladders_transfer_and_jpeg(plugin, tmp_p
     assert list((board / "strength").glob("*-queries.png")) and list((board / "strength").glob("*-eps.png"))
     text = (board / "README.md").read_text()
     assert "## Attack strength" in text and "[JPEG q10]" in text and "[from test-linear" in text
+
+
+def test_a_universal_perturbation_at_its_amplitudes_is_a_ladder(tmp_path):
+    from iqabench.board.strength import ladder_table
+    from iqabench.run.store import Store
+
+    store = Store(tmp_path / "s.sqlite")
+    base = {"kind": "universal", "model": {"name": "m", "params": {}, "weights": "w"}, "seed": 0,
+            "dataset": {"name": "d", "split": "test", "limit": 0}, "defense": None}
+    for i, amp in enumerate((0.2, 0.4, 0.8)):
+        cfg = {**base, "attack": {"name": "uap", "params": {"eps": 0.1}, "amplitude": amp, "artifact": "a1"}}
+        store.start_cell(f"k{i}", "universal", cfg, "run")
+        store.finish_cell(f"k{i}", {"abs_gain": amp / 10, "abs_gain_ci": [0, 1], "psnr": 40 - amp, "ssim": 0.9, "n": 4})
+    other = {**base, "attack": {"name": "uap", "params": {"eps": 0.1}, "amplitude": 0.2, "artifact": "a2"}}
+    store.start_cell("k9", "universal", other, "run")  # another perturbation: not on the same ladder
+    store.finish_cell("k9", {"abs_gain": 1.0, "psnr": 30, "ssim": 0.5, "n": 4})
+    table = ladder_table(store.cells())
+    assert list(table["param"]) == ["amplitude"] * 3 and list(table["value"]) == [0.2, 0.4, 0.8]
+    assert list(table["abs_gain"]) == pytest.approx([0.02, 0.04, 0.08])

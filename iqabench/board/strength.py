@@ -68,19 +68,29 @@ def query_table(cells: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _budget(cfg: dict, p: str):
+    """The value of budget ``p`` in a cell's configuration (a universal cell's amplitude, or a parameter)."""
+    return cfg["attack"]["amplitude"] if p == "amplitude" else cfg["attack"]["params"][p]
+
+
 def ladder_table(cells: list[dict]) -> pd.DataFrame:
-    """Cells that differ only in one budget parameter, at least two values of it."""
+    """Cells that differ only in one budget parameter (or a universal
+    perturbation's amplitude), at least two values of it."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for c in cells:
         cfg = c["config"]
-        if not _plain(cfg) or cfg["attack"].get("amplitude") is not None:
+        if not _plain(cfg):
+            continue
+        if cfg["attack"].get("amplitude") is not None:  # one fitted perturbation at several amplitudes
+            attack = {k: v for k, v in cfg["attack"].items() if k != "amplitude"}
+            groups.setdefault(("amplitude", canonical_json({**cfg, "attack": attack})), []).append(c)
             continue
         for p in BUDGETS:
             if p in cfg["attack"]["params"]:
                 groups.setdefault((p, _base(cfg, params_drop=p)), []).append(c)
     rows = []
     for (p, _), members in groups.items():
-        values = {canonical_json(m["config"]["attack"]["params"][p]) for m in members}
+        values = {canonical_json(_budget(m["config"], p)) for m in members}
         if len(values) < 2:
             continue
         for m in members:
@@ -88,7 +98,7 @@ def ladder_table(cells: list[dict]) -> pd.DataFrame:
             lo, hi = (s.get("abs_gain_ci") or [math.nan, math.nan])
             rows.append({"model": model_label(cfg["model"]), "attack": cfg["attack"]["name"],
                          "defense": (cfg.get("defense") or {}).get("name", "none"), "seed": cfg["seed"],
-                         "param": p, "value": float(cfg["attack"]["params"][p]), "abs_gain": s.get("abs_gain"),
+                         "param": p, "value": float(_budget(cfg, p)), "abs_gain": s.get("abs_gain"),
                          "abs_gain_ci_low": lo, "abs_gain_ci_high": hi, "psnr": s.get("psnr"), "ssim": s.get("ssim"),
                          "n": s.get("n"), "cell": m["key"]})
     df = pd.DataFrame(rows)

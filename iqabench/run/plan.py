@@ -55,7 +55,7 @@ def validate_cell(spec: CellSpec) -> None:
     if spec.defense != NO_DEFENSE:
         build_defense(spec.defense, spec.defense_params)
     if not (isinstance(spec.jpeg_quality, int) and 0 <= spec.jpeg_quality <= 100):
-        raise ParameterError(f"jpeg_quality must be an integer in 1..100 (0: no JPEG), got {spec.jpeg_quality!r}")
+        raise ParameterError(f"jpeg_quality must be an integer in 0..100 (0: no JPEG), got {spec.jpeg_quality!r}")
 
 
 def validate(cells: list[CellSpec]) -> None:
