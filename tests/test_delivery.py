@@ -70,3 +70,26 @@ def test_bad_jpeg_quality_is_a_one_line_error():
 
     with pytest.raises(ParameterError, match="jpeg_quality"):
         validate_cell(CellSpec(model="cnniqa", dataset="embedded", attack="fgsm", jpeg_quality=101))
+
+
+def test_the_cli_saves_jpegs_of_a_transfer_attack_and_scores_the_saved_files(plugin, invoke, tmp_path):
+    from models_for_tests import LinearScore, MeanLuma, Registers, TinyData
+
+    plugin(Registers(models=[LinearScore, MeanLuma], datasets=[TinyData.make(n_train=2, n_test=5, size=16)]), "t")
+    store, out = tmp_path / "s.sqlite", tmp_path / "adv"
+    result = invoke(["run", "-m", "test-linear", "-d", "test-tiny-data", "-a", "fgsm", "--model-param", "size=16",
+                     "--weights", "random", "--save-images", str(out), "--jpeg-quality", "50",
+                     "--transfer-from", "test-mean-luma", "--store", str(store), "--no-leaderboard", "-q"])
+    assert result.exit_code == 0, result.output
+    db = sqlite3.connect(store)
+    (config,) = [json.loads(c) for (c,) in db.execute("SELECT config FROM cells")]
+    db.close()
+    assert config["delivery"] == {"format": "jpeg", "quality": 50}
+    assert config["transfer_from"]["name"] == "test-mean-luma"
+    model = LinearScore(seed=0, size=16)
+    rows = _rows(store)
+    assert len(rows) == 5 and len(list(out.rglob("*.jpg"))) == 5
+    for name, clean, attacked, extra in rows:
+        img = load_image(out / json.loads(extra)["file"])
+        with torch.no_grad():
+            assert float(model(img[None])) == pytest.approx(attacked, abs=1e-4)
