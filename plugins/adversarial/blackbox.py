@@ -87,7 +87,9 @@ class GradEst(BlackBoxAttack):
     queries), steps by ``eta`` along it and projects on the eps ball; the
     iterate is scored once (one query) so that the result is the best
     iterate.  The MSU code's step is the estimate normalised to unit L2
-    norm (``step="l2"``, eta 0.1, 250 iterations of 40 queries at eps 0.1);
+    norm (``step="l2"``, eta 0.1, 250 iterations of 40 queries at eps 0.1;
+    the default budget of 10 000 queries gives 243 iterations here, each
+    scoring its iterate once more);
     ``step="sign"`` takes eta x its sign, the sign-step variant (then use an
     eta near 1/255)."""
 
