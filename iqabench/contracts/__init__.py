@@ -3,7 +3,8 @@
 Base classes that hold no concrete algorithm; they fix the shapes the
 experiments, the store and the scores rely on: models (``IQAModel``,
 ``TrainRecipe``), datasets (``IQADataset``, ``Item``), attacks (``Attack``,
-``UniversalAttack``, ``AttackResult``), triggers, defences, and the
+``UniversalAttack``, ``AttackResult``, ``BlackBoxAttack`` with its
+``ScoreOracle``), triggers, defences, and the
 experiment kinds that drive attacks (``Experiment``, with the ``CellSpec``
 and ``RunContext`` it receives).  Plugins import them from here::
 
