@@ -77,3 +77,91 @@ def test_a_directory_named_like_a_registered_suite_does_not_shadow_it(tmp_path, 
     monkeypatch.chdir(tmp_path)
     data, _ = load_suite("default")
     assert data["name"] == "default"
+
+
+LADDER = """
+models = ["cnniqa"]
+datasets = ["embedded"]
+attacks = ["ifgsm", "fgsm"]
+defenses = ["none", "prune"]
+[params.ifgsm]
+eps = ["1/255", "2/255", "4/255"]
+iters = 2
+[defense_params.prune]
+rate = [0.1, 0.3]
+"""
+
+
+def _single(attack, eps=None, defense="none", rate=None):
+    text = f'models = ["cnniqa"]\ndatasets = ["embedded"]\nattacks = ["{attack}"]\ndefenses = ["{defense}"]\n'
+    if eps is not None:
+        text += f'[params.{attack}]\neps = "{eps}"\niters = 2\n'
+    if rate is not None:
+        text += f"[defense_params.prune]\nrate = {rate}\n"
+    (cell,) = expand(load_suite_text(text, "one.toml"), "one.toml")
+    return cell
+
+
+def test_a_list_parameter_is_a_ladder_one_cell_per_value_each_equal_to_its_single_value_cell():
+    from iqabench.run.plan import validate_cell
+
+    cells = expand(load_suite_text(LADDER, "s.toml"), "s.toml", check=validate_cell)
+    want = [_single("ifgsm", e, d, r) for d, r in (("none", None), ("prune", 0.1), ("prune", 0.3))
+            for e in ("1/255", "2/255", "4/255")]
+    want += [_single("fgsm", None, d, r) for d, r in (("none", None), ("prune", 0.1), ("prune", 0.3))]
+    assert sorted(map(repr, cells)) == sorted(map(repr, want))  # the same cells (hence the same keys)
+    assert len(cells) == 3 * 3 + 3
+
+
+def test_a_list_for_a_sequence_typed_parameter_is_one_value_and_a_list_of_lists_a_ladder(plugin):
+    from models_for_tests import MeanLuma, Registers
+
+    class Picky(MeanLuma):  # a model whose parameter is itself a sequence
+        name = "test-picky"
+
+        def __init__(self, channels: tuple[int, ...] = (0, 1, 2)):
+            super().__init__()
+
+    plugin(Registers(models=[Picky]), "picky")
+    base = 'models = ["test-picky"]\ndatasets = ["d"]\nattacks = ["a"]\n[model_params.test-picky]\n'
+    (one,) = expand(load_suite_text(base + "channels = [0, 1]\n", "s"), "s")
+    assert one.model_params == {"channels": [0, 1]}
+    two = expand(load_suite_text(base + "channels = [[0], [1, 2]]\n", "s"), "s")
+    assert [c.model_params for c in two] == [{"channels": [0]}, {"channels": [1, 2]}]
+
+
+def test_the_pruning_sweep_is_one_grid_with_the_cells_of_one_grid_per_rate():
+    old = LEGACY_PRUNE_GRIDS
+    new, _ = load_suite("backdoor-defenses")
+    assert len(new["grid"]) == 2  # none + finetune; prune with its ladder of rates
+    assert expand(new, "new") == expand(load_suite_text(old, "old"), "old")
+
+
+LEGACY_PRUNE_GRIDS = """
+models = ["cnniqa"]
+datasets = ["embedded"]
+attacks = ["baiqa-p"]
+seeds = [0]
+split = "test"
+batch_size = 16
+""" + '[[grid]]\ndefenses = ["none", "finetune"]\ndefense_params.finetune = { profile = "quick" }\n' + "".join(
+    f'[[grid]]\ndefenses = ["prune"]\ndefense_params.prune = {{ rate = {r} }}\n' for r in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6))
+
+
+def test_jpeg_quality_is_a_suite_key_and_a_list_of_qualities_a_ladder():
+    base = 'models = ["m"]\ndatasets = ["d"]\nattacks = ["a"]\n'
+    (plain,) = expand(load_suite_text(base, "s"), "s")
+    cells = expand(load_suite_text(base + "jpeg_quality = [0, 10]\n", "s"), "s")
+    assert [c.jpeg_quality for c in cells] == [0, 10] and cells[0] == plain
+
+
+def test_the_default_suite_has_an_ifgsm_eps_ladder_and_a_small_black_box_attack():
+    from iqabench.registry import lookup
+    from iqabench.run.plan import validate_cell, wildcard_attacks
+
+    data, _ = load_suite("default")
+    cells = [c for c in expand(data, "default", wildcard_attacks, validate_cell) if c.defense == "none"]
+    eps = {c.attack_params.get("eps") for c in cells if c.attack == "ifgsm" and c.seed == 0}
+    assert len(eps) >= 5  # the '*' cell's default and the ladder's values
+    black = [c for c in cells if getattr(lookup("attack", c.attack).obj, "black_box", False)]
+    assert len(black) == 1 and int(black[0].attack_params["queries"]) <= 200

@@ -2,7 +2,8 @@
 module, each implementing the small interface of :mod:`.section`
 (``section(board) -> Part``: its CSV, Markdown, figures and page) -- the
 overview (:mod:`.overview`), the adversarial table (:mod:`.adversarial`),
-universal attacks per amplitude (:mod:`.universal`), the attack x defence
+universal attacks per amplitude (:mod:`.universal`), attack strength (query
+curves, ladders, transfer, JPEG: :mod:`.strength`), the attack x defence
 matrix (:mod:`.defenses`), input purification non-adaptive vs adaptive and
 certified intervals (:mod:`.purification`), BAIQA's Table 1 (:mod:`.backdoor`), backdoor x
 defence (:mod:`.backdoor_defenses`), the poisoning budget

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..run.store import Store
-from .labels import backbone_mark, baseline_label, defense_label, non_default
+from .labels import backbone_mark, baseline_label, defense_label, non_default, variant_label
 from .output import safe_name, section, write_csv
 from .plots import bar_chart
 from .section import Board, Figure, Part, Table
@@ -58,7 +58,7 @@ def adversarial_table(store: Store) -> pd.DataFrame:
             "weights": ("random-init" if str(cfg["model"]["weights"]).startswith("random-init")
                         else cfg["model"]["weights"]) + backbone_mark(s),
             "dataset": f'{cfg["dataset"]["name"]}/{cfg["dataset"]["split"]}',
-            "attack": cfg["attack"]["name"] + (f" @{amplitude:g}" if amplitude is not None else ""),
+            "attack": cfg["attack"]["name"] + (f" @{amplitude:g}" if amplitude is not None else "") + variant_label(cfg),
             "params": non_default("attack", cfg["attack"]["name"], cfg["attack"]["params"]),
             "defense": defense_label(cfg.get("defense")),
             "baseline": baseline_label(cfg.get("defense")),

@@ -62,3 +62,24 @@ def backbone_mark(summary: dict) -> str:
     backbone (the paper's start is ImageNet: its numbers are not the paper's
     setting), else nothing."""
     return RANDOM_BACKBONE_MARK if summary.get("backbone") == "random" else ""
+
+
+def model_label(model: dict) -> str:
+    """A model's name, non-default parameters and weights file, short."""
+    extra = non_default("model", model["name"], model.get("params") or {})
+    weights = str(model.get("weights", "")).split(" (")[0]
+    return model["name"] + (f" {extra}" if extra else "") + (f" [{weights}]" if weights else "")
+
+
+def variant_label(cfg: dict) -> str:
+    """How an evasion cell differs from the plain white-box one: crafted on
+    another model, scored after JPEG or as a saved 8-bit file ("" if neither)."""
+    out = ""
+    if cfg.get("transfer_from"):
+        out += f" [from {model_label(cfg['transfer_from'])}]"
+    delivery = cfg.get("delivery") or {}
+    if delivery.get("format") == "jpeg":
+        out += f" [JPEG q{delivery['quality']}]"
+    elif delivery:
+        out += " [8-bit]"
+    return out

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..artifacts import atomic_write_bytes
 from ..run.store import Store
 from . import (adversarial, backdoor, backdoor_budget, backdoor_defenses, defenses, galleries, overview, purification,
-               universal)
+               strength, universal)
 from .section import Board, Part
 from .site import write_site
 
@@ -32,7 +32,7 @@ from an untrained network and measure nothing about the published model.
 """
 
 #: the board's sections, in page order (the first is the site's index page)
-SECTIONS = [overview.section, adversarial.part, universal.part, defenses.part, purification.part, backdoor.part,
+SECTIONS = [overview.section, adversarial.part, universal.part, strength.part, defenses.part, purification.part, backdoor.part,
             backdoor_defenses.part, backdoor_budget.part, galleries.part]
 
 

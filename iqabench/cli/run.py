@@ -40,6 +40,9 @@ class RunOptions:
     no_baselines: bool
     profile: str | None
     gallery: int
+    save_images: str | None
+    jpeg_quality: int
+    transfer_from: str | None
     executor: str = "local"
     ray_address: str | None = None
     gpus_per_cell: float = 0.0
@@ -92,6 +95,14 @@ class RunOptions:
               help="With --executor ray: GPUs each cell reserves (fractions share a GPU).")
 @click.option("--cpus-per-cell", type=float, default=1.0, show_default=True,
               help="With --executor ray: CPU cores each cell reserves.")
+@click.option("--save-images", type=click.Path(file_okay=False),
+              help="Write every attacked image to DIR as a lossless 8-bit PNG (JPEG with --jpeg-quality); the "
+                   "rows then score those files, as a user reloading them would (another cell key).")
+@click.option("--jpeg-quality", type=click.IntRange(0, 100), default=0,
+              help="Score the attacked (and clean) images after JPEG re-encoding at this quality (0: none).")
+@click.option("--transfer-from", metavar="MODEL[@WEIGHTS]",
+              help="Craft every attack on MODEL (its default or the given weights) and score it on the attacked "
+                   "model: a transfer attack (another cell key).")
 def run(**options) -> None:
     """Attack models and store per-image results and cell summaries.
 
@@ -107,6 +118,13 @@ def run(**options) -> None:
         os.environ["IQABENCH_PROGRESS"] = "0"
     if opts.profile:
         set_profile(cells, opts.profile)
+    if opts.jpeg_quality:
+        for c in cells:
+            c.jpeg_quality = opts.jpeg_quality
+    if opts.transfer_from:
+        name, _, weights = opts.transfer_from.partition("@")
+        for c in cells:
+            c.transfer_from = {"model": name, "model_params": {}, "weights": weights or "default"}
     runner = make_runner(opts)
     summaries = runner.run(cells)
     print_summaries(summaries)
@@ -125,7 +143,7 @@ def make_runner(opts: RunOptions):
                 "--cpus-per-cell": opts.cpus_per_cell != 1.0}
     if opts.executor != "ray" and any(ray_only.values()):
         raise IQABenchError(f"{', '.join(k for k, v in ray_only.items() if v)} needs --executor ray")
-    ctx = open_run(opts.store, opts.device, opts.force, not opts.quiet)
+    ctx = open_run(opts.store, opts.device, opts.force, not opts.quiet, opts.save_images)
     ctx.gallery = opts.gallery
     if opts.executor == "ray":
         from ..run.ray_executor import RayOptions, RayRunner

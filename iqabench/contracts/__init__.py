@@ -3,7 +3,8 @@
 Base classes that hold no concrete algorithm; they fix the shapes the
 experiments, the store and the scores rely on: models (``IQAModel``,
 ``TrainRecipe``), datasets (``IQADataset``, ``Item``), attacks (``Attack``,
-``UniversalAttack``, ``AttackResult``), triggers, defences, and the
+``UniversalAttack``, ``AttackResult``, ``BlackBoxAttack`` with its
+``ScoreOracle``), triggers, defences, and the
 experiment kinds that drive attacks (``Experiment``, with the ``CellSpec``
 and ``RunContext`` it receives).  Plugins import them from here::
 
@@ -13,6 +14,7 @@ Imports: :mod:`iqabench.errors` and :mod:`iqabench.artifacts` only.
 """
 from .attacks import Attack, AttackResult, UniversalAttack, normalised_gain
 from .backdoor import BackdoorAttack, Poison
+from .blackbox import BlackBoxAttack, ScoreOracle
 from .context import RunContext
 from .datasets import IQADataset, Item
 from .defenses import Defense, InputDefense, Regulariser
@@ -24,6 +26,7 @@ from .validation import check_positive
 __all__ = [
     "Attack", "AttackResult", "UniversalAttack", "normalised_gain",
     "BackdoorAttack", "Poison",
+    "BlackBoxAttack", "ScoreOracle",
     "IQADataset", "Item",
     "RunContext",
     "Defense", "InputDefense", "Regulariser",

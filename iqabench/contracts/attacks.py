@@ -8,7 +8,7 @@ training split.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Iterable
+from typing import Any, ClassVar, Iterable
 
 import torch
 
@@ -28,11 +28,13 @@ def normalised_gain(model: IQAModel, scores: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class AttackResult:
-    """Attacked images and the bound each one was held to."""
+    """Attacked images and the bound each one was held to; ``extra``: per
+    image, entries for its row's ``extra`` (a black-box attack's queries)."""
 
     images: torch.Tensor
     bound: torch.Tensor  # per image, in the units of ``norm``
-    norm: str  # "linf" | "l2" | "mse" | ...
+    norm: str  # "linf" | "l2" | "mse" | "l0" (pixels changed) | ...
+    extra: list[dict[str, Any]] | None = None
 
 
 class Attack:

@@ -28,7 +28,8 @@ class RunContext:
     run's live progress display: experiments add their tasks to it, nested
     displays such as a trainer's pause it); ``gallery`` (thumbnails an evasion
     cell keeps of its images with the largest gain, beside the store: the
-    report's galleries; 0: none -- never part of a key)."""
+    report's galleries; 0: none -- never part of a key); ``save_images`` (a
+    folder that receives each attacked image as the file its cell scored, or None)."""
 
     device: str = "cpu"
     seed: int = 0
@@ -37,6 +38,7 @@ class RunContext:
     store: Any = None
     bar: Any = None
     gallery: int = 3
+    save_images: Any = None
     built: dict = field(default_factory=dict, repr=False)
 
     def for_cell(self, spec: Any) -> "RunContext":

@@ -52,6 +52,10 @@ class CellSpec:
     attack_params: dict[str, Any] = field(default_factory=dict)
     defense: str = "none"  # "none": the model as trained; else a registered defence
     defense_params: dict[str, Any] = field(default_factory=dict)
+    quantise: bool = False  # score the attacked image as saved in 8 bits (--save-images)
+    jpeg_quality: int = 0  # score it after JPEG re-encoding at this quality (0: none; implies quantise)
+    # craft the attack on this model ({"model", "model_params", "weights"}) and score it on ``model``
+    transfer_from: dict[str, Any] | None = None
 
 
 @dataclass
@@ -83,7 +87,8 @@ class PlannedCell:
 class Experiment:
     """One kind of experiment (see the module docstring).
 
-    ``name`` is the ``Attack.kind`` it drives; ``in_wildcard`` says whether
+    ``name`` is the ``Attack.kind`` it drives; ``transfers`` whether it can
+    craft on one model and score on another; ``in_wildcard`` says whether
     ``--attack '*'`` (and a suite's ``attacks = ["*"]``) includes attacks of
     this kind.
     """
@@ -91,6 +96,7 @@ class Experiment:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     in_wildcard: ClassVar[bool] = False
+    transfers: ClassVar[bool] = False  # whether its cells honour ``CellSpec.transfer_from``
 
     def plan(self, spec: CellSpec, attack: Attack, ctx: RunContext) -> list[PlannedCell]:
         raise NotImplementedError

@@ -14,6 +14,7 @@ class AdversarialExperiment(EvasionExperiment):
     description = "Perturb every test image with the attack (Attack.perturb); one cell"
 
     def cells(self, base: PlannedCell, attack: Attack, ctx: RunContext) -> list[PlannedCell]:
-        model = attacker_model(base.work.model)
-        base.work.perturb = lambda x: attack.perturb(model, x)
+        # the attacker's model: the cell's own (or a transfer cell's source), through an input defence as it knows it
+        source = attacker_model(base.work.source)
+        base.work.perturb = lambda x: attack.perturb(source, x)
         return [base]

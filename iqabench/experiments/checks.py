@@ -40,7 +40,8 @@ def check_result(attack: str, x: torch.Tensor, adv: torch.Tensor, result: Attack
         raise PluginError(f"attack {attack!r} returned pixels outside [0, 1]")
     delta = (adv - x).flatten(1).double()
     measured = {"linf": lambda: delta.abs().amax(1), "l2": lambda: delta.norm(dim=1),
-                "mse": lambda: delta.pow(2).mean(1)}
+                "mse": lambda: delta.pow(2).mean(1),
+                "l0": lambda: (adv - x).abs().amax(1).flatten(1).gt(0).sum(1).double()}  # pixels changed
     if result.norm in measured:
         bound = result.bound.to(adv.device).reshape(-1).double()
         if (measured[result.norm]() > bound * (1 + 1e-5) + 1e-6).any():

@@ -2,6 +2,12 @@
 a (sampled) split once and stores, per image, the clean and attacked scores,
 PSNR, SSIM, L-inf and the bound the attack used.
 
+A cell with a delivery (``CellSpec.quantise``, ``jpeg_quality``;
+:mod:`iqabench.data.delivery`) scores the clean and the attacked image as
+they come back from their 8-bit (or JPEG) files -- both, so that the gain is
+the attack's and not the codec's -- and ``ctx.save_images`` receives the
+attacked files.
+
 Batches are fixed by index and each batch's randomness is seeded from (seed,
 cell key, batch index), so a run resumed after a kill computes exactly the
 rows an uninterrupted run would.  The cell's summary holds the five scores
@@ -14,8 +20,9 @@ certified defence, its interval widths.
 from __future__ import annotations
 
 import json
+import re
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -24,6 +31,7 @@ import torch
 from ..contracts import (Attack, AttackResult, CellSpec, Experiment, IQADataset, IQAModel, Item, PlannedCell,
                          RunContext)
 from ..contracts.context import gallery_dir
+from ..data.delivery import SUFFIX, deliver
 from ..data.sampling import sampling_key, subset
 from ..errors import DatasetError, NonFiniteError
 from ..gradients import counting_steps
@@ -32,6 +40,7 @@ from ..metrics import defences, scores
 from ..models.build import model_identity
 from ..models.purified import purification_extras, same_draws
 from ..models.score_range import ensure_score_range
+from ..registry import NO_DEFENSE
 from .checks import check_result, check_scores, load_checked
 from .components import cell_dataset, cell_model
 from .gallery import Gallery
@@ -48,6 +57,22 @@ class EvasionWork:
     items: list[Item]
     score_range: tuple[float, float]
     perturb: Callable[[torch.Tensor], AttackResult] | None = None
+    source: IQAModel | None = None  # the model the attack is crafted on (``model`` unless a transfer)
+
+
+def transfer_source(spec: CellSpec, ctx: RunContext) -> IQAModel | None:
+    """The undefended model a transfer cell crafts its attack on, or None for a
+    white-box cell -- also when the source is the cell's own model (the
+    transfer matrix's diagonal is the white-box cell, with its key)."""
+    if not spec.transfer_from:
+        return None
+    src = spec.transfer_from
+    twin = replace(spec, model=src["model"], model_params=dict(src.get("model_params") or {}),
+                   weights=str(src.get("weights", "default")), defense=NO_DEFENSE, defense_params={}, transfer_from=None)
+    if spec.defense == NO_DEFENSE and (twin.model, twin.model_params, twin.weights) == (
+            spec.model, spec.model_params, spec.weights):
+        return None
+    return cell_model(twin, ctx)
 
 
 def batch_seed(seed: int, key: str, batch: int) -> int:
@@ -67,10 +92,12 @@ class EvasionExperiment(Experiment):
   booktitle = {AAAI Conference on Artificial Intelligence},
   year = {2024},
 }"""
+    transfers = True
 
     def plan(self, spec: CellSpec, attack: Attack, ctx: RunContext) -> list[PlannedCell]:
         dataset = cell_dataset(spec, ctx)
         model = cell_model(spec, ctx)
+        source = transfer_source(spec, ctx)
         split_items = list(dataset.items(spec.split))
         items = subset(split_items, spec.limit, spec.seed)
         if not items:
@@ -87,13 +114,18 @@ class EvasionExperiment(Experiment):
             "defense": getattr(model, "defense", None),  # None: undefended (keys of older cells unchanged)
             "seed": spec.seed,
             "batch_size": spec.batch_size,
+            **({"delivery": delivery} if (delivery := delivery_config(spec)) else {}),  # absent: keys unchanged
         }
         label = f"{spec.model} x {spec.attack} on {spec.dataset}/{spec.split}"
-        work = EvasionWork(spec, model, dataset, items, (low, high))
+        work = EvasionWork(spec, model, dataset, items, (low, high), source=source or model)
         card = getattr(model, "card", None) or {}
         facts = {k: v for k, v in card.items() if k == "backbone"}
         if card.get("dataset"):  # what the weights were trained on: the manifest's, for the entry cards
             facts["training_data"] = f'{card["dataset"]} ({card.get("dataset_fingerprint", "?")})'
+        if source is not None:  # a transfer cell: crafted on the source, scored on the model
+            ensure_score_range(source, dataset, ctx.device, spec.batch_size)
+            config["transfer_from"] = model_identity(source)
+            label = f"{spec.transfer_from['model']} -> {label}"
         return self.cells(PlannedCell(config, label, {"score_range": [low, high], **facts}, work), attack, ctx)
 
     def cells(self, base: PlannedCell, attack: Attack, ctx: RunContext) -> list[PlannedCell]:
@@ -109,10 +141,12 @@ class EvasionExperiment(Experiment):
         gallery = cell_gallery(cell, ctx)
         if gallery is not None and not done:
             gallery.reset()  # computed from its first batch: no thumbnail of an earlier computation stays
+        save = None if ctx.save_images is None else ctx.save_images / image_folder(cell)
         for b, batch in enumerate(batches):
             if b not in done:
                 torch.manual_seed(batch_seed(w.spec.seed, cell.key, b))
-                yield b, attack_batch(w, batch, b * size, cell.config["attack"]["name"], ctx.device, gallery)
+                yield b, attack_batch(w, batch, b * size, cell.config["attack"]["name"], ctx.device, gallery,
+                                      cell.config.get("delivery"), save)
             if task is not None:
                 ctx.bar.advance(task, len(batch))
 
@@ -134,10 +168,27 @@ def cell_gallery(cell: PlannedCell, ctx: RunContext) -> Gallery | None:
     return Gallery(gallery_dir(ctx.store.path, cell.key), ctx.gallery, cell.work.model.lower_better)
 
 
+def delivery_config(spec: CellSpec) -> dict | None:
+    """How the attacked image reaches its scorer (part of the key), or None: the float tensor."""
+    if spec.jpeg_quality:
+        return {"format": "jpeg", "quality": spec.jpeg_quality}
+    return {"format": "png"} if spec.quantise else None
+
+
+def image_folder(cell: PlannedCell) -> str:
+    """The folder of a cell's saved images: readable names, then the cell's key."""
+    attack = cell.config["attack"]
+    name = f"{cell.config['model']['name']}_{attack['name']}" + (
+        f"_a{attack['amplitude']:g}" if attack.get("amplitude") is not None else "")
+    return f"{re.sub(r'[^A-Za-z0-9._-]+', '_', name)}_{cell.key}"
+
+
 def attack_batch(work: EvasionWork, batch: list[Item], offset: int, attack_name: str, device: str,
-                 gallery: Gallery | None = None) -> list[dict]:
+                 gallery: Gallery | None = None, delivery: dict | None = None, save=None) -> list[dict]:
     """The rows of one batch: images of equal size share a forward pass (thumbnails of
-    the largest gains go to ``gallery``)."""
+    the largest gains go to ``gallery``).  ``delivery``: score the images as they come
+    back from their files (:func:`delivery_config`); ``save``: the folder the attacked
+    files go to."""
     model = work.model
     images = [load_checked(work.dataset, item, model) for item in batch]
     groups: dict[tuple, list[int]] = {}
@@ -158,6 +209,21 @@ def attack_batch(work: EvasionWork, batch: list[Item], offset: int, attack_name:
             raise e.named(attack_name, names) from None
         adv = result.images.detach()
         check_result(attack_name, x, adv, result)
+        extras: list[dict] = [{} for _ in idxs]
+        if delivery is not None:
+            quality = delivery.get("quality", 0)
+            x, _ = deliver(x, quality)
+            adv, files = deliver(adv, quality)
+            with torch.no_grad(), same_draws(draws):
+                raw, clean = clean, model(x)
+            check_scores(model, clean, names, "clean (delivered)")
+            for j, e in enumerate(extras):
+                e["clean_raw"] = float(raw[j])
+                if save is not None:
+                    path = save / (re.sub(r"[^A-Za-z0-9._-]+", "_", names[j]) + SUFFIX[delivery["format"]])
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(files[j])
+                    e["file"] = str(path.relative_to(save.parent))
         with torch.no_grad(), same_draws(draws):
             attacked = model(adv)
         with torch.no_grad():
@@ -172,12 +238,24 @@ def attack_batch(work: EvasionWork, batch: list[Item], offset: int, attack_name:
                 "name": batch[i].name, "idx": offset + i,
                 "clean": float(clean[j]), "attacked": float(attacked[j]),
                 "psnr": float(psnr[j]), "ssim": float(ssim[j]), "linf": float(linf[j]),
-                "bound": float(bound[j]), "extra": {"norm": result.norm, "mos": batch[i].mos,
-                                                     **(purification[j] if purification else {})},
+                "bound": float(bound[j]),
+                "extra": {"norm": result.norm, "mos": batch[i].mos, **extras[j],
+                          **(purification[j] if purification else {}), **(result.extra or [{}] * len(idxs))[j]},
             }
         if gallery is not None:
             gallery.offer([out[i] for i in idxs], x, adv)
     return [out[i] for i in range(len(batch))]
+
+
+def query_curve(extras: list[dict], clean: np.ndarray, model: IQAModel, low: float, high: float) -> list[list[float]]:
+    """``[q, mean absolute gain]`` at each checkpoint every image reached: the
+    best score after q queries minus the clean one, towards "better", over
+    the clean range (``abs_gain``'s units)."""
+    curves = [dict((int(q), s) for q, s in e["query_curve"]) for e in extras]
+    common = sorted(set.intersection(*(set(c) for c in curves)))
+    span = (high - low) or 1.0
+    return [[q, float(np.mean([model.direction * (c[q] - c0) / span for c, c0 in zip(curves, clean)]))]
+            for q in common]
 
 
 def summarise_rows(rows: list[dict], model: IQAModel, low: float, high: float, spec: CellSpec) -> dict[str, Any]:
@@ -206,6 +284,9 @@ def summarise_rows(rows: list[dict], model: IQAModel, low: float, high: float, s
     test = card.get("test")
     if test:  # the attacked model's own clean quality on the whole test split (its card)
         summary["model_test"] = {k: test[k] for k in ("split", "n", "plcc", "srocc", "rmse") if k in test}
+    if all("query_curve" in e for e in extras):  # a black-box attack: the mean gain after q queries
+        summary["queries"] = float(np.mean([e["queries"] for e in extras]))
+        summary["query_curve"] = query_curve(extras, clean, model, low, high)
     norms = {e.get("norm") for e in extras}
     summary["norm"] = norms.pop() if len(norms) == 1 else None  # the units of "bound"
     summary.update({

@@ -75,7 +75,7 @@ class UniversalExperiment(EvasionExperiment):
     description = "Fit one perturbation on the train split (cached), add it to every test image at each amplitude"
 
     def cells(self, base: PlannedCell, attack: UniversalAttack, ctx: RunContext) -> list[PlannedCell]:
-        uap, artifact = fit_universal(attack, attacker_model(base.work.model), base.work.dataset, base.work.spec, ctx)
+        uap, artifact = fit_universal(attack, attacker_model(base.work.source), base.work.dataset, base.work.spec, ctx)
 
         def perturb(x: torch.Tensor, amplitude: float) -> AttackResult:
             bound = torch.full((x.shape[0],), amplitude * float(uap.abs().max()))

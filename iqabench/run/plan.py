@@ -8,7 +8,7 @@ every defended cell brings its like-for-like baseline (:func:`with_baselines`).
 from __future__ import annotations
 
 from ..contracts import CellSpec
-from ..errors import IQABenchError
+from ..errors import IQABenchError, ParameterError
 from ..models.defended import baseline_spec, spec_identity
 from ..params import resolve_params
 from ..registry import NO_DEFENSE, build_attack, build_defense, lookup, registry
@@ -17,12 +17,15 @@ from ..registry import NO_DEFENSE, build_attack, build_defense, lookup, registry
 def wildcard_attacks(model_name: str) -> list[str]:
     """Every registered attack that suits ``model_name`` and whose experiment
     kind is in the wildcard (``Experiment.in_wildcard``: adversarial and
-    universal attacks; a backdoor trains models of its own)."""
+    universal attacks; a backdoor trains models of its own), unless the
+    attack itself says it is not (``in_wildcard = False``: the query-based
+    black-box attacks, thousands of model calls per image)."""
     model_cls = lookup("model", model_name).obj
     kinds = {name for name, entry in registry("experiment").items() if getattr(entry.obj, "in_wildcard", False)}
     return [
         name for name, entry in sorted(registry("attack").items())
-        if getattr(entry.obj, "kind", "adversarial") in kinds and entry.obj.suits(model_cls)
+        if getattr(entry.obj, "kind", "adversarial") in kinds and getattr(entry.obj, "in_wildcard", True)
+        and entry.obj.suits(model_cls)
     ]
 
 
@@ -39,11 +42,20 @@ def validate_cell(spec: CellSpec) -> None:
     """Resolve every name and parameter of one cell (errors name the culprit)."""
     lookup("model", spec.model)
     lookup("dataset", spec.dataset)
-    experiment_kind(build_attack(spec.attack, spec.attack_params), spec.attack)
+    kind = experiment_kind(build_attack(spec.attack, spec.attack_params), spec.attack)
+    if spec.transfer_from:
+        if not getattr(kind, "transfers", False):
+            raise IQABenchError(f"attack {spec.attack!r}: a {kind.name} experiment cannot transfer an attack "
+                                f"from another model (--transfer-from)")
+        source = spec.transfer_from
+        resolve_params(lookup("model", source["model"]).obj, source.get("model_params") or {},
+                       f"model {source['model']!r} (--transfer-from)")
     resolve_params(lookup("model", spec.model).obj, spec.model_params, f"model {spec.model!r}")
     resolve_params(lookup("dataset", spec.dataset).obj, spec.dataset_params, f"dataset {spec.dataset!r}")
     if spec.defense != NO_DEFENSE:
         build_defense(spec.defense, spec.defense_params)
+    if not (isinstance(spec.jpeg_quality, int) and 0 <= spec.jpeg_quality <= 100):
+        raise ParameterError(f"jpeg_quality must be an integer in 0..100 (0: no JPEG), got {spec.jpeg_quality!r}")
 
 
 def validate(cells: list[CellSpec]) -> None:

@@ -48,9 +48,12 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def open_run(store: str | Path, device: str = "cpu", force: bool = False, progress: bool = True) -> RunContext:
-    """The context of a run that writes to the results store at ``store``."""
-    return RunContext(device=resolve_device(device), progress=progress, force=force, store=Store(store))
+def open_run(store: str | Path, device: str = "cpu", force: bool = False, progress: bool = True,
+             save_images: str | Path | None = None) -> RunContext:
+    """The context of a run that writes to the results store at ``store`` (and
+    each attacked image under ``save_images``, if given)."""
+    return RunContext(device=resolve_device(device), progress=progress, force=force, store=Store(store),
+                      save_images=None if save_images is None else Path(save_images))
 
 
 @dataclass
@@ -83,6 +86,8 @@ class Runner:
         """Run every cell; returns one summary per evaluated store cell (a
         universal attack yields one per amplitude, a backdoor two)."""
         validate(cells)
+        if self.ctx.save_images is not None:  # score what is saved: the 8-bit files
+            cells = [replace(c, quantise=True) for c in cells]
         if self.baselines:
             cells = with_baselines(cells)
         run_id = new_run_id()

@@ -8,6 +8,8 @@ A suite file::
     seeds = [0]
     split = "test"
     batch_size = 16
+    jpeg_quality = [0, 50]   # optional: score attacked images after JPEG (0: none; a list is a ladder)
+    transfer = "matrix"      # optional: each cell also crafted on every other model of the suite
 
     defenses = ["none", "nt"]  # optional: "none" = undefended (the default)
 
@@ -16,6 +18,9 @@ A suite file::
 
     [defense_params.nt]      # parameters of one defence
     lam = 0.001
+
+    [params.fgsm]            # a list is a ladder: one cell per value, each
+    eps = ["2/255", "4/255"] # the cell the single value would make (same key)
 
     [[grid]]                 # optional extra grids; unset keys are inherited
     attacks = ["fgsm"]
@@ -33,15 +38,17 @@ from __future__ import annotations
 
 import difflib
 import tomllib
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
 
+from ..artifacts import canonical_json
 from ..contracts import CellSpec
 from ..errors import IQABenchError, SuiteError
 
 LIST_KEYS = ("models", "datasets", "attacks", "seeds", "defenses")
-SCALAR_KEYS = ("name", "description", "split", "batch_size", "weights", "limit", "train_limit")
+SCALAR_KEYS = ("name", "description", "split", "batch_size", "weights", "limit", "train_limit", "jpeg_quality",
+               "transfer")
 TABLE_KEYS = ("params", "model_params", "dataset_params", "defense_params")
 KEYS = (*LIST_KEYS, *SCALAR_KEYS, *TABLE_KEYS)
 ALL_ATTACKS = "*"
@@ -104,7 +111,31 @@ def expand(data: dict, where: str, attack_filter=None, check=None, _including: t
         cells += expand(sub, f"suite {name!r} (included by {where})", attack_filter, check, (*_including, str(name)))
     if "include" in data and not ({"models", "attacks", "datasets"} & set(data) or data.get("grid")):
         return _distinct(cells)  # a suite made only of other suites
-    return _distinct(cells + _own_cells(data, where, attack_filter, check))
+    own = _own_cells(data, where, attack_filter, check)
+    if data.get("transfer", "none") not in ("none", "matrix"):
+        raise SuiteError(f"{where}: transfer must be 'matrix' or 'none', got {data['transfer']!r}")
+    if data.get("transfer") == "matrix":
+        own = transfer_matrix(own)
+        for cell in own if check is not None else ():
+            try:
+                check(cell)
+            except IQABenchError as exc:
+                raise SuiteError(f"{where}: transfer = 'matrix': {exc}") from None
+    return _distinct(cells + own)
+
+
+def transfer_matrix(cells: list[CellSpec]) -> list[CellSpec]:
+    """``cells`` and, after each, the same cell crafted on every other model
+    of ``cells`` (a model: name, parameters and weights) -- the rows of the
+    transfer matrix; its diagonal is the cell itself."""
+    sources = list({canonical_json(m): m for m in (
+        {"model": c.model, "model_params": c.model_params, "weights": c.weights} for c in cells)}.values())
+    out = []
+    for c in cells:
+        out.append(c)
+        own = {"model": c.model, "model_params": c.model_params, "weights": c.weights}
+        out += [replace(c, transfer_from=s) for s in sources if s != own]
+    return out
 
 
 def _distinct(cells: list[CellSpec]) -> list[CellSpec]:
@@ -129,10 +160,14 @@ def _own_cells(data: dict, where: str, attack_filter=None, check=None) -> list[C
         merged = {**base, **grid}
         for table in TABLE_KEYS:
             merged[table] = {**base.get(table, {}), **grid.get(table, {})}
+            for name, value in merged[table].items():
+                if not isinstance(value, dict):
+                    raise SuiteError(f"{gwhere}: [{table}.{name}] must be a table of parameters")
         for key in ("models", "datasets", "attacks"):
             if key not in merged:
                 raise SuiteError(f"{gwhere}: missing key {key!r}")
         seeds = _as_list(merged.get("seeds", [0]), "seeds", gwhere)
+        qualities = _as_list(merged.get("jpeg_quality", [0]), "jpeg_quality", gwhere)
         defenses = [str(d) for d in _as_list(merged.get("defenses", ["none"]), "defenses", gwhere)]
         used = {"params": set(), "model_params": set(), "dataset_params": set(), "defense_params": set(defenses)}
         for model in _as_list(merged["models"], "models", gwhere):
@@ -145,24 +180,25 @@ def _own_cells(data: dict, where: str, attack_filter=None, check=None) -> list[C
             used["params"].update(attacks)
             for dataset in _as_list(merged["datasets"], "datasets", gwhere):
                 used["dataset_params"].add(dataset)
-                for attack, defense, seed in ((a, d, s) for a in attacks for d in defenses for s in seeds):
-                    cells.append(CellSpec(
-                        model=model, dataset=dataset, attack=attack, seed=int(seed),
-                        split=merged.get("split", "test"),
-                        batch_size=int(merged.get("batch_size", 16)),
-                        weights=str(merged.get("weights", "default")),
-                        limit=int(merged.get("limit", 0)),
-                        train_limit=int(merged.get("train_limit", 0)),
-                        model_params=dict(merged["model_params"].get(model, {})),
-                        dataset_params=dict(merged["dataset_params"].get(dataset, {})),
-                        attack_params=dict(merged["params"].get(attack, {})),
-                        defense=defense,
-                        defense_params=dict(merged["defense_params"].get(defense, {})),
-                    ))
+                for attack, defense, seed, quality in ((a, d, s, q) for a in attacks for d in defenses
+                                                       for s in seeds for q in qualities):
+                    for mp, dp, ap, fp in _ladders(
+                            ("model", model, merged["model_params"].get(model, {})),
+                            ("dataset", dataset, merged["dataset_params"].get(dataset, {})),
+                            ("attack", attack, merged["params"].get(attack, {})),
+                            ("defense", defense, merged["defense_params"].get(defense, {}))):
+                        cells.append(CellSpec(
+                            model=model, dataset=dataset, attack=attack, seed=int(seed),
+                            split=merged.get("split", "test"),
+                            batch_size=int(merged.get("batch_size", 16)),
+                            weights=str(merged.get("weights", "default")),
+                            limit=int(merged.get("limit", 0)),
+                            train_limit=int(merged.get("train_limit", 0)),
+                            model_params=mp, dataset_params=dp, attack_params=ap,
+                            defense=defense, defense_params=fp, jpeg_quality=int(quality),
+                        ))
         for table in TABLE_KEYS:
             for name, value in merged[table].items():
-                if not isinstance(value, dict):
-                    raise SuiteError(f"{gwhere}: [{table}.{name}] must be a table of parameters")
                 if name not in used[table] and not data.get("grid"):
                     close = difflib.get_close_matches(name, sorted(used[table]), n=1)
                     hint = f" (did you mean {close[0]!r}?)" if close else ""
@@ -173,3 +209,33 @@ def _own_cells(data: dict, where: str, attack_filter=None, check=None) -> list[C
             except IQABenchError as exc:  # a typo in a [params.X] table: name the file
                 raise SuiteError(f"{gwhere}: {exc}") from None
     return cells
+
+
+def _ladders(*tables: tuple[str, str, dict]) -> list[tuple[dict, ...]]:
+    """Every combination of the ladders in ``tables`` (``(kind, name, params)``):
+    a list value is one cell per element, in order, each cell holding the
+    single value -- so a ladder's cell is the cell that value alone makes,
+    with the same key.  A list for a parameter whose type is itself a
+    sequence (the embedded dataset's ``photos``) is one value; a list of
+    lists is its ladder."""
+    combos: list[tuple[dict, ...]] = [()]
+    for kind, name, params in tables:
+        options: list[dict] = [{}]
+        for key, value in params.items():
+            values = value if isinstance(value, list) and _is_ladder(kind, name, key, value) else [value]
+            options = [{**o, key: v} for o in options for v in values]
+        combos = [(*c, dict(o)) for c in combos for o in options]
+    return combos
+
+
+def _is_ladder(kind: str, name: str, key: str, value: list) -> bool:
+    if any(isinstance(v, list) for v in value):
+        return True
+    from ..params import param_specs
+    from ..registry import lookup
+
+    try:
+        spec = param_specs(lookup(kind, name).obj).get(key)
+    except IQABenchError:  # an unknown name: the cell check names it
+        return True
+    return spec is None or get_origin(spec.type) not in (list, tuple) and spec.type not in (list, tuple)
