@@ -134,3 +134,37 @@ def test_the_markdown_board_is_the_overview_and_links_to_the_site(site, small_st
     n_cells = len(_cells(small_store))
     rows = [line for line in (site / "adversarial.md").read_text().splitlines() if line.startswith("| test-")]
     assert len(rows) == n_cells + universal_means
+
+
+def _tree(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_render_removes_the_files_an_earlier_render_wrote_and_nothing_a_user_put_there(small_store, tmp_path):
+    """Render a store, then a smaller one into the same folder: the folder holds exactly
+    what a fresh render of the smaller store writes, plus the user's own files."""
+    from iqabench.board.page import render
+    from iqabench.run.store import Store
+
+    out = tmp_path / "board"
+    render(Store(small_store), out)
+    mine = {"notes.txt": "mine", "cells/notes.txt": "mine too", "adversarial/my-plot.svg": "<svg/>"}
+    for name, text in mine.items():
+        (out / name).write_text(text)
+    smaller = tmp_path / "smaller" / "store.sqlite"
+    smaller.parent.mkdir()
+    db = sqlite3.connect(smaller)
+    with sqlite3.connect(small_store) as source:
+        source.backup(db)  # the store is in WAL mode: a file copy may miss its latest pages
+    dropped = [k for (k,) in db.execute("SELECT key FROM cells WHERE attack = 'korhonen'")]
+    assert dropped
+    db.execute("DELETE FROM cells WHERE attack = 'korhonen'")
+    db.commit()
+    db.close()
+    render(Store(smaller), out)
+    fresh = tmp_path / "fresh"
+    render(Store(smaller), fresh)
+    assert _tree(out) == _tree(fresh) | set(mine)
+    assert _tree(fresh) == {*(fresh / "board-files.txt").read_text().split(), "board-files.txt"}  # it owns all it wrote
+    assert all((out / name).read_text() == text for name, text in mine.items())
+    assert not any((out / "cells" / f"{k}.html").exists() or (out / "cells" / k).exists() for k in dropped)

@@ -1,5 +1,7 @@
 """Writing the board's files atomically (a killed render leaves no half file):
-CSV tables, figures (:mod:`.plots`), and a section's Markdown."""
+CSV tables, figures (:mod:`.plots`), and a section's Markdown; and the list
+of files a render owns (:data:`OWNED`), so the next render into the same
+folder removes the ones it no longer writes -- and nothing else."""
 from __future__ import annotations
 
 import re
@@ -25,3 +27,32 @@ def write_csv(table: pd.DataFrame, path: Path) -> Path:
 def section(intro: str, table_markdown: str) -> str:
     """A section of the board's README: its introduction, then its table."""
     return "\n" + intro + "\n" + table_markdown + "\n"
+
+
+#: the file, in the board's folder, listing every file the last render wrote (one relative path a line)
+OWNED = "board-files.txt"
+
+
+def replace_owned(out: Path, written: list[Path]) -> list[Path]:
+    """Record ``written`` as the files the board owns in ``out`` and remove those the previous
+    render recorded that this one did not write (then their folders, when left empty).  Only
+    files a render listed are ever removed: whatever else is in ``out`` stays.  Returns the
+    files removed."""
+    out = Path(out)
+    root = out.resolve()
+    now = sorted({p.resolve().relative_to(root).as_posix() for p in written})
+    listed = out / OWNED
+    before = listed.read_text().splitlines() if listed.is_file() else []
+    removed = []
+    for name in sorted(set(before) - set(now) - {OWNED}):
+        path = out / name
+        if not name or name.startswith("/") or ".." in Path(name).parts or not path.is_file() or path.is_symlink():
+            continue  # not a file the board could have written: leave it
+        path.unlink()
+        removed.append(path)
+        for folder in path.parents:
+            if folder.resolve() == root or any(folder.iterdir()):
+                break
+            folder.rmdir()
+    atomic_write_bytes(listed, ("\n".join(now) + "\n").encode())
+    return removed
