@@ -79,11 +79,15 @@ class Board:
 
     @functools.cached_property
     def palette(self) -> Palette:
-        cells = self.store.cells(status="done")
-        models = [c["config"]["model"]["name"] for c in cells if isinstance(c["config"].get("model"), dict)]
-        attacks = [base_attack(c["config"]["attack"]["name"]) for c in cells
-                   if isinstance(c["config"].get("attack"), dict)]
-        return Palette.of(models, attacks)
+        return palette_of(self.store)
+
+
+def palette_of(store: Store) -> Palette:
+    """The palette of a board of ``store``: every model and attack its finished cells name."""
+    cells = store.cells(status="done")
+    models = [c["config"]["model"]["name"] for c in cells if isinstance(c["config"].get("model"), dict)]
+    attacks = [base_attack(c["config"]["attack"]["name"]) for c in cells if isinstance(c["config"].get("attack"), dict)]
+    return Palette.of(models, attacks)
 
 
 def figures_of(files: list[Path]) -> list[Figure]:
