@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from board_fixtures import ATTACKS, MODELS, small_store  # noqa: F401  (a fixture)
+from board_fixtures import ATTACKS, FAMILY, MODELS, small_store  # noqa: F401  (a fixture)
 from models_for_tests import MeanLuma, Registers, TinyConvIQA, TinyData
 
 
@@ -74,8 +74,8 @@ def _cells(store):
             sqlite3.connect(store).execute("SELECT key, config, summary FROM cells WHERE status = 'done'")]
 
 
-def test_the_overview_has_every_model_x_attack_with_its_robustness_interval_and_cell(small_store, site):
-    rows = Page((site / "index.html").read_text()).tables["index-table-0"]
+def test_the_adversarial_page_has_every_model_x_attack_with_its_robustness_interval_and_cell(small_store, site):
+    rows = Page((site / "adversarial.html").read_text()).tables["adversarial-table-0"]
     header = [text.strip() for text, _ in rows[0]]
     body = {r[0][0]: r for r in rows[1:]}
     assert sorted(body) == sorted(MODELS)
@@ -93,6 +93,30 @@ def test_the_overview_has_every_model_x_attack_with_its_robustness_interval_and_
             else:  # a universal attack: the mean over its amplitudes, linked to the first amplitude's cell
                 assert len(mine) > 1 and text == f"{np.mean([s['robustness'] for _, _, s in mine]):.4f}"
                 assert href in {f"cells/{k}.html" for k, _, _ in mine}
+            assert (site / href).is_file()
+
+
+def test_the_overview_has_a_column_per_attack_family_with_its_worst_attack_named_and_linked(small_store, site):
+    rows = Page((site / "index.html").read_text()).tables["index-table-0"]
+    header = [text.strip() for text, _ in rows[0]]
+    assert header[-3:] == ["one-step", "perceptual", "universal"]  # the families' documented order
+    body = {r[0][0]: r for r in rows[1:]}
+    cells = _cells(small_store)
+    for model in MODELS:
+        for family in set(FAMILY.values()):
+            members = {a for a, f in FAMILY.items() if f == family}
+            mine = [(k, c, s) for k, c, s in cells if c["model"]["name"] == model and c["attack"]["name"] in members]
+            text, href = body[model][header.index(family)]
+            if any("amplitude" in c["attack"] for _, c, _ in mine):  # universal: the mean over amplitudes
+                value = f"{np.mean([s['robustness'] for _, _, s in mine]):.4f}"
+            else:  # the least robust attack's robustness and interval
+                key, _, s = min(mine, key=lambda m: m[2]["robustness"])
+                low, high = s["robustness_ci"]
+                value = f"{s['robustness']:.4f} ± {(high - low) / 2:.4f}"
+                assert href == f"cells/{key}.html"
+            (attack,) = members
+            shown = " ".join(text.split())  # the attack named, with its non-default parameters if any
+            assert re.fullmatch(re.escape(f"{value} ({attack}") + r"( \(.+\))?\)", shown), shown
             assert (site / href).is_file()
 
 

@@ -4,6 +4,7 @@ of files a render owns (:data:`OWNED`), so the next render into the same
 folder removes the ones it no longer writes -- and nothing else."""
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -16,6 +17,16 @@ from .plots import pyplot, save_figure  # noqa: F401  (sections import them from
 def safe_name(text: str) -> str:
     """``text`` as part of a file name: runs of other characters than ``A-Za-z0-9_.-`` become ``_``."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")
+
+
+def format_value(value, ci=None) -> str:
+    """A figure of a Markdown table, ``± half width`` of its interval ``ci`` when both ends are finite."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    text = f"{value:.4f}" if abs(value) < 100 else f"{value:.1f}"
+    if ci is not None and all(isinstance(v, float) and math.isfinite(v) for v in ci):
+        text += f" ± {(ci[1] - ci[0]) / 2:.4f}"
+    return text
 
 
 def write_csv(table: pd.DataFrame, path: Path) -> Path:

@@ -20,7 +20,8 @@ shared adversarial table ``board.adversarial``, the colours
 
 Tables follow one convention, so every number links to its cell: a column
 ``X`` may have companions ``X_ci_low``/``X_ci_high`` (shown as ``X ± half
-width``) and ``X_cell`` (``X`` links to that cell's page); a column ``cell``
+width``), ``X_cell`` (``X`` links to that cell's page) and ``X_by`` (what
+decided ``X``, shown after it: the overview's worst attack); a column ``cell``
 links every other number of its row; a column ``card`` links the row's model to its entry card.
 Columns listed in ``Table.hidden`` are not shown; ``Table.labels`` renames headers.
 """
