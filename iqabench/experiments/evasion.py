@@ -20,6 +20,7 @@ import torch
 from ..contracts import (Attack, AttackResult, CellSpec, Experiment, IQADataset, IQAModel, Item, PlannedCell,
                          RunContext)
 from ..contracts.context import gallery_dir
+from .citations import MSU
 from ..data.sampling import sampling_key, subset
 from ..errors import DatasetError, NonFiniteError
 from ..gradients import counting_steps
@@ -56,12 +57,7 @@ class EvasionExperiment(Experiment):
     MSU benchmark's methodology (``citation``)."""
 
     in_wildcard = True
-    citation = """@inproceedings{antsiferova2024comparing,
-  author = {Antsiferova, Anastasia and Abud, Khaled and Gushchin, Aleksandr and Shumitskaya, Ekaterina and Lavrushkin, Sergey and Vatolin, Dmitriy},
-  title = {Comparing the Robustness of Modern No-Reference Image- and Video-Quality Metrics to Adversarial Attacks},
-  booktitle = {AAAI Conference on Artificial Intelligence},
-  year = {2024},
-}"""
+    citation = MSU
 
     def plan(self, spec: CellSpec, attack: Attack, ctx: RunContext) -> list[PlannedCell]:
         dataset = cell_dataset(spec, ctx)

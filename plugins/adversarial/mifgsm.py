@@ -91,7 +91,7 @@ class AMIFGSM(Attack):
 
     name = "amifgsm"
     family = "iterative"
-    citation = bib.MIFGSM
+    citation = (bib.AMIFGSM, bib.MIFGSM)
     description = "Adaptive MI-FGSM: per-image L-inf bound 1/NIQE(x) (eps_mode=fixed: 10/255), step bound/iters, momentum mu."
 
     iters: int = 10

@@ -22,6 +22,7 @@ from ...data.sampling import sampling_key, subset
 from ...errors import DatasetError
 from ...metrics.backdoor import TEST_ALPHAS
 from ...registry import NO_DEFENSE
+from ..citations import BAIQA
 from ..components import cell_dataset
 from .defended import defended_victim
 from .evaluation import WHOLE_IMAGE, evaluate_backdoor, evaluation_crops, from_description
@@ -44,6 +45,7 @@ class _Work:
 
 class BackdoorExperiment(Experiment):
     name = "backdoor"
+    citation = BAIQA
     description = ("Poison the training split, train the victim and the clean model, "
                    "evaluate both under the trigger (BAIQA)")
 
