@@ -134,7 +134,7 @@ def write_cell_pages(store: Store, out: Path) -> list[Path]:
             body.append(f"<h2>Reproduce</h2><pre class=\"command\">{esc(reproduce_command(spec))}</pre>")
         if manifest.get("argv"):
             body.append(f"<p>The run that stored it: <code>{esc(shlex.join(manifest['argv']))}</code></p>")
-        body.append(gallery_html(store, cell["key"], out, written))
+        body.append(gallery_html(store, cell["key"], out, written, cell["kind"] == "backdoor"))
         figures = {k: v for k, v in summary.items() if k != "spec"}
         body.append("<h2>Summary</h2>" + _pre(figures))
         body.append("<h2>Resolved configuration</h2>" + _pre(cfg))
@@ -149,14 +149,15 @@ def write_cell_pages(store: Store, out: Path) -> list[Path]:
     return written
 
 
-def gallery_html(store: Store, key: str, out: Path, written: list[Path]) -> str:
+def gallery_html(store: Store, key: str, out: Path, written: list[Path], backdoor: bool = False) -> str:
     """The cell's gallery, its thumbnails copied into ``out/<key>/`` (appended to ``written``);
-    nothing when the cell kept none."""
+    nothing when the cell kept none.  ``backdoor``: the images are triggered at alpha = +1."""
     entries = gallery_entries(store, key)
     if not entries:
         return ""
     for entry in entries:
         written += [_copy(gallery_dir(store.path, key) / name, out / key / name) for name in entry["files"].values()]
-    return ("<h2>Images with the largest gain</h2><p>Clean, attacked, and their difference amplified to "
-            "the full grey range (thumbnails saved when the cell ran).</p>"
+    what = ("<h2>Images the trigger moved most</h2><p>Clean, triggered at alpha = +1, and their difference "
+            if backdoor else "<h2>Images with the largest gain</h2><p>Clean, attacked, and their difference ")
+    return (what + "amplified to the full grey range (thumbnails saved when the cell ran).</p>"
             f'<div class="gallery">{"".join(shot_html(e, f"{key}/") for e in entries)}</div>')
