@@ -51,7 +51,8 @@ def replace_owned(out: Path, written: list[Path]) -> list[Path]:
     files removed."""
     out = Path(out)
     root = out.resolve()
-    now = sorted({p.resolve().relative_to(root).as_posix() for p in written})
+    now = sorted({p.resolve().relative_to(root).as_posix() for p in written
+                  if root in p.resolve().parents})  # a file outside ``out`` is not the folder's
     listed = out / OWNED
     before = listed.read_text().splitlines() if listed.is_file() else []
     removed = []
