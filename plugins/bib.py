@@ -72,6 +72,7 @@ MAD = """@article{wang2008mad,
   doi = {10.1167/8.12.8},
 }"""
 
+# checked: title and venue (BMVC 2022) on the authors' released code's page
 UAP = """@inproceedings{shumitskaya2022uap,
   author = {Shumitskaya, Ekaterina and Antsiferova, Anastasia and Vatolin, Dmitriy},
   title = {Universal Perturbation Attack on Differentiable No-Reference Image- and Video-Quality Metrics},

@@ -3,7 +3,7 @@
 ``plugins/bib.py``, which re-exports these two for the attacks that
 implement them.  Checked where a ``# checked`` comment says so."""
 
-# checked: the citation in the MSU benchmark's released README (volume, pages, DOI)
+# checked: the citation in the MSU benchmark's released README (volume, pages, DOI); arXiv:2310.06958 (authors)
 MSU = """@inproceedings{antsiferova2024comparing,
   author = {Antsiferova, Anastasia and Abud, Khaled and Gushchin, Aleksandr and Shumitskaya, Ekaterina and Lavrushkin, Sergey and Vatolin, Dmitriy},
   title = {Comparing the Robustness of Modern No-Reference Image- and Video-Quality Metrics to Adversarial Attacks},
@@ -13,6 +13,8 @@ MSU = """@inproceedings{antsiferova2024comparing,
   pages = {700--708},
   year = {2024},
   doi = {10.1609/aaai.v38i2.27827},
+  eprint = {2310.06958},
+  archiveprefix = {arXiv},
 }"""
 
 # checked: authors and title on arXiv:2412.07277 (whose page links the released code); venue: the release
