@@ -4,7 +4,8 @@ and the entry cards read, :mod:`iqabench.board.cite`).
 
 Checked against the publisher's or arXiv's page, the released code or
 pyiqa's source where a ``# checked`` comment above the entry says so; the
-others are as the papers state them.
+others (their DOIs and arXiv ids included) are the papers' well-known
+records, not yet checked against a source: check those before quoting them.
 ``tests/test_citations.py`` parses every entry."""
 from iqabench.experiments.citations import BAIQA, MSU  # noqa: F401  (the core's experiments cite them too)
 
