@@ -1,12 +1,21 @@
 """BibTeX of the works the built-in plugins implement: each component names
 its own in its ``citation`` class attribute (the contract ``iqabench cite``
-and the entry cards read, :mod:`iqabench.board.cite`)."""
+and the entry cards read, :mod:`iqabench.board.cite`).
+
+Checked against the publisher's or arXiv's page, the released code or
+pyiqa's source where a ``# checked`` comment above the entry says so; the
+others (their DOIs and arXiv ids included) are the papers' well-known
+records, not yet checked against a source: check those before quoting them.
+``tests/test_citations.py`` parses every entry."""
+from iqabench.experiments.citations import BAIQA, MSU  # noqa: F401  (the core's experiments cite them too)
 
 CNNIQA = """@inproceedings{kang2014cnniqa,
   author = {Kang, Le and Ye, Peng and Li, Yi and Doermann, David},
   title = {Convolutional Neural Networks for No-Reference Image Quality Assessment},
   booktitle = {IEEE Conference on Computer Vision and Pattern Recognition (CVPR)},
+  pages = {1733--1740},
   year = {2014},
+  doi = {10.1109/CVPR.2014.224},
 }"""
 
 FGSM = """@inproceedings{goodfellow2015fgsm,
@@ -14,6 +23,8 @@ FGSM = """@inproceedings{goodfellow2015fgsm,
   title = {Explaining and Harnessing Adversarial Examples},
   booktitle = {International Conference on Learning Representations (ICLR)},
   year = {2015},
+  eprint = {1412.6572},
+  archiveprefix = {arXiv},
 }"""
 
 IFGSM = """@inproceedings{kurakin2017ifgsm,
@@ -21,13 +32,18 @@ IFGSM = """@inproceedings{kurakin2017ifgsm,
   title = {Adversarial Examples in the Physical World},
   booktitle = {International Conference on Learning Representations (ICLR), Workshop Track},
   year = {2017},
+  eprint = {1607.02533},
+  archiveprefix = {arXiv},
 }"""
 
 MIFGSM = """@inproceedings{dong2018mifgsm,
   author = {Dong, Yinpeng and Liao, Fangzhou and Pang, Tianyu and Su, Hang and Zhu, Jun and Hu, Xiaolin and Li, Jianguo},
   title = {Boosting Adversarial Attacks with Momentum},
   booktitle = {IEEE Conference on Computer Vision and Pattern Recognition (CVPR)},
+  pages = {9185--9193},
   year = {2018},
+  eprint = {1710.06081},
+  archiveprefix = {arXiv},
 }"""
 
 PGD = """@inproceedings{madry2018pgd,
@@ -35,6 +51,8 @@ PGD = """@inproceedings{madry2018pgd,
   title = {Towards Deep Learning Models Resistant to Adversarial Attacks},
   booktitle = {International Conference on Learning Representations (ICLR)},
   year = {2018},
+  eprint = {1706.06083},
+  archiveprefix = {arXiv},
 }"""
 
 KORHONEN = """@inproceedings{korhonen2022adversarial,
@@ -50,9 +68,12 @@ MAD = """@article{wang2008mad,
   journal = {Journal of Vision},
   volume = {8},
   number = {12},
+  pages = {8},
   year = {2008},
+  doi = {10.1167/8.12.8},
 }"""
 
+# checked: title and venue (BMVC 2022) on the authors' released code's page
 UAP = """@inproceedings{shumitskaya2022uap,
   author = {Shumitskaya, Ekaterina and Antsiferova, Anastasia and Vatolin, Dmitriy},
   title = {Universal Perturbation Attack on Differentiable No-Reference Image- and Video-Quality Metrics},
@@ -60,18 +81,14 @@ UAP = """@inproceedings{shumitskaya2022uap,
   year = {2022},
 }"""
 
-BAIQA = """@inproceedings{yu2025baiqa,
-  author = {Yu, Yi and others},
-  title = {Backdoor Attacks against No-Reference Image Quality Assessment Models via a Scalable Trigger},
-  booktitle = {AAAI Conference on Artificial Intelligence},
-  year = {2025},
-}"""
 
 BLENDED = """@article{chen2017blended,
   author = {Chen, Xinyun and Liu, Chang and Li, Bo and Lu, Kimberly and Song, Dawn},
   title = {Targeted Backdoor Attacks on Deep Learning Systems Using Data Poisoning},
   journal = {arXiv preprint arXiv:1712.05526},
   year = {2017},
+  eprint = {1712.05526},
+  archiveprefix = {arXiv},
 }"""
 
 FTROJAN = """@inproceedings{wang2022ftrojan,
@@ -86,20 +103,32 @@ WANET = """@inproceedings{nguyen2021wanet,
   title = {WaNet -- Imperceptible Warping-based Backdoor Attack},
   booktitle = {International Conference on Learning Representations (ICLR)},
   year = {2021},
+  eprint = {2102.10369},
+  archiveprefix = {arXiv},
 }"""
 
+# checked: CVF open access page of the paper (authors, pages), arXiv:2403.11397
 NT = """@inproceedings{liu2024nt,
   author = {Liu, Yujia and Yang, Chenxi and Li, Dingquan and Ding, Jianhao and Jiang, Tingting},
   title = {Defense Against Adversarial Attacks on No-Reference Image Quality Models with Gradient Norm Regularization},
   booktitle = {IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)},
+  pages = {25554--25563},
   year = {2024},
+  eprint = {2403.11397},
+  archiveprefix = {arXiv},
 }"""
 
 FINE_PRUNING = """@inproceedings{liu2018fineprune,
   author = {Liu, Kang and Dolan-Gavitt, Brendan and Garg, Siddharth},
   title = {Fine-Pruning: Defending Against Backdooring Attacks on Deep Neural Networks},
   booktitle = {Research in Attacks, Intrusions, and Defenses (RAID)},
+  series = {Lecture Notes in Computer Science},
+  volume = {11050},
+  pages = {273--294},
   year = {2018},
+  doi = {10.1007/978-3-030-00470-5_13},
+  eprint = {1805.12185},
+  archiveprefix = {arXiv},
 }"""
 
 LIVEC = """@article{ghadiyaram2016livec,
@@ -108,7 +137,9 @@ LIVEC = """@article{ghadiyaram2016livec,
   journal = {IEEE Transactions on Image Processing},
   volume = {25},
   number = {1},
+  pages = {372--387},
   year = {2016},
+  doi = {10.1109/TIP.2015.2500021},
 }"""
 
 KONIQ = """@article{hosu2020koniq,
@@ -116,7 +147,9 @@ KONIQ = """@article{hosu2020koniq,
   title = {KonIQ-10k: An Ecologically Valid Database for Deep Learning of Blind Image Quality Assessment},
   journal = {IEEE Transactions on Image Processing},
   volume = {29},
+  pages = {4041--4056},
   year = {2020},
+  doi = {10.1109/TIP.2020.2967829},
 }"""
 
 KADID = """@inproceedings{lin2019kadid,
@@ -124,19 +157,179 @@ KADID = """@inproceedings{lin2019kadid,
   title = {KADID-10k: A Large-scale Artificially Distorted IQA Database},
   booktitle = {International Conference on Quality of Multimedia Experience (QoMEX)},
   year = {2019},
+  doi = {10.1109/QoMEX.2019.8743252},
 }"""
 
 TID2013 = """@article{ponomarenko2015tid2013,
-  author = {Ponomarenko, Nikolay and others},
+  author = {Ponomarenko, Nikolay and Jin, Lina and Ieremeiev, Oleg and Lukin, Vladimir and Egiazarian, Karen and Astola, Jaakko and Vozel, Benoit and Chehdi, Kacem and Carli, Marco and Battisti, Federica and Kuo, C.-C. Jay},
   title = {Image Database TID2013: Peculiarities, Results and Perspectives},
   journal = {Signal Processing: Image Communication},
   volume = {30},
+  pages = {57--77},
   year = {2015},
+  doi = {10.1016/j.image.2014.10.009},
 }"""
 
 SPAQ = """@inproceedings{fang2020spaq,
   author = {Fang, Yuming and Zhu, Hanwei and Zeng, Yan and Ma, Kede and Wang, Zhou},
   title = {Perceptual Quality Assessment of Smartphone Photography},
   booktitle = {IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)},
+  pages = {3677--3686},
   year = {2020},
 }"""
+
+NIPS2017 = """@incollection{kurakin2018competition,
+  author = {Kurakin, Alexey and Goodfellow, Ian and Bengio, Samy and Dong, Yinpeng and Liao, Fangzhou and Liang, Ming and Pang, Tianyu and Zhu, Jun and Hu, Xiaolin and Xie, Cihang and others},
+  title = {Adversarial Attacks and Defences Competition},
+  booktitle = {The NIPS '17 Competition: Building Intelligent Systems},
+  publisher = {Springer},
+  year = {2018},
+  eprint = {1804.00097},
+  archiveprefix = {arXiv},
+}"""
+
+
+AMIFGSM = """@article{sang2023amifgsm,
+  author = {Sang, Qingbing and Zhang, Hongguo and Liu, Lixiong and Wu, Xiaojun and Bovik, Alan C.},
+  title = {On the Generation of Adversarial Examples for Image Quality Assessment},
+  journal = {The Visual Computer},
+  year = {2023},
+}"""
+
+# ------------------------------------------------------- the model zoo ---
+PYIQA = """@misc{chen2022pyiqa,
+  author = {Chen, Chaofeng and Mo, Jiadi},
+  title = {{IQA-PyTorch}: PyTorch Toolbox for Image Quality Assessment},
+  howpublished = {\\url{https://github.com/chaofengc/IQA-PyTorch}},
+  year = {2022},
+}"""
+
+# checked: the reference in pyiqa's hypernet_arch.py (authors, pages)
+HYPERIQA = """@inproceedings{su2020hyperiqa,
+  author = {Su, Shaolin and Yan, Qingsen and Zhu, Yu and Zhang, Cheng and Ge, Xin and Sun, Jinqiu and Zhang, Yanning},
+  title = {Blindly Assess Image Quality in the Wild Guided by a Self-Adaptive Hyper Network},
+  booktitle = {IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)},
+  pages = {3667--3676},
+  year = {2020},
+}"""
+
+DBCNN = """@article{zhang2020dbcnn,
+  author = {Zhang, Weixia and Ma, Kede and Yan, Jia and Deng, Dexiang and Wang, Zhou},
+  title = {Blind Image Quality Assessment Using a Deep Bilinear Convolutional Neural Network},
+  journal = {IEEE Transactions on Circuits and Systems for Video Technology},
+  volume = {30},
+  number = {1},
+  pages = {36--47},
+  year = {2020},
+  doi = {10.1109/TCSVT.2018.2886771},
+}"""
+
+# checked: the reference in pyiqa's tres_arch.py (authors, venue)
+TRES = """@inproceedings{golestaneh2022tres,
+  author = {Golestaneh, S. Alireza and Dadsetan, Saba and Kitani, Kris M.},
+  title = {No-Reference Image Quality Assessment via Transformers, Relative Ranking, and Self-Consistency},
+  booktitle = {IEEE/CVF Winter Conference on Applications of Computer Vision (WACV)},
+  year = {2022},
+}"""
+
+MANIQA = """@inproceedings{yang2022maniqa,
+  author = {Yang, Sidi and Wu, Tianhe and Shi, Shuwei and Lao, Shanshan and Gong, Yuan and Cao, Mingdeng and Wang, Jiahao and Yang, Yujiu},
+  title = {{MANIQA}: Multi-Dimension Attention Network for No-Reference Image Quality Assessment},
+  booktitle = {IEEE/CVF Conference on Computer Vision and Pattern Recognition Workshops (CVPRW)},
+  pages = {1191--1200},
+  year = {2022},
+}"""
+
+MUSIQ = """@inproceedings{ke2021musiq,
+  author = {Ke, Junjie and Wang, Qifei and Wang, Yilin and Milanfar, Peyman and Yang, Feng},
+  title = {{MUSIQ}: Multi-Scale Image Quality Transformer},
+  booktitle = {IEEE/CVF International Conference on Computer Vision (ICCV)},
+  pages = {5148--5157},
+  year = {2021},
+}"""
+
+TOPIQ = """@article{chen2024topiq,
+  author = {Chen, Chaofeng and Mo, Jiadi and Hou, Jingwen and Wu, Haoning and Liao, Liang and Sun, Wenxiu and Yan, Qiong and Lin, Weisi},
+  title = {{TOPIQ}: A Top-Down Approach From Semantics to Distortions for Image Quality Assessment},
+  journal = {IEEE Transactions on Image Processing},
+  volume = {33},
+  year = {2024},
+}"""
+
+NIMA = """@article{talebi2018nima,
+  author = {Talebi, Hossein and Milanfar, Peyman},
+  title = {{NIMA}: Neural Image Assessment},
+  journal = {IEEE Transactions on Image Processing},
+  volume = {27},
+  number = {8},
+  pages = {3998--4011},
+  year = {2018},
+  doi = {10.1109/TIP.2018.2831899},
+}"""
+
+CLIPIQA = """@inproceedings{wang2023clipiqa,
+  author = {Wang, Jianyi and Chan, Kelvin C. K. and Loy, Chen Change},
+  title = {Exploring {CLIP} for Assessing the Look and Feel of Images},
+  booktitle = {AAAI Conference on Artificial Intelligence},
+  year = {2023},
+}"""
+
+NIQE = """@article{mittal2013niqe,
+  author = {Mittal, Anish and Soundararajan, Rajiv and Bovik, Alan C.},
+  title = {Making a ``Completely Blind'' Image Quality Analyzer},
+  journal = {IEEE Signal Processing Letters},
+  volume = {20},
+  number = {3},
+  pages = {209--212},
+  year = {2013},
+  doi = {10.1109/LSP.2012.2227726},
+}"""
+
+BRISQUE = """@article{mittal2012brisque,
+  author = {Mittal, Anish and Moorthy, Anush Krishna and Bovik, Alan C.},
+  title = {No-Reference Image Quality Assessment in the Spatial Domain},
+  journal = {IEEE Transactions on Image Processing},
+  volume = {21},
+  number = {12},
+  pages = {4695--4708},
+  year = {2012},
+  doi = {10.1109/TIP.2012.2214050},
+}"""
+
+#: each zoo model's paper, then the toolbox whose weights and layout it follows
+ZOO = {name: (paper, PYIQA) for name, paper in (
+    ("hyperiqa", HYPERIQA), ("dbcnn", DBCNN), ("tres", TRES), ("maniqa", MANIQA), ("musiq", MUSIQ),
+    ("topiq_nr", TOPIQ), ("nima", NIMA), ("clipiqa", CLIPIQA), ("niqe", NIQE), ("brisque", BRISQUE))}
+
+# ------------------------------------------ what the embedded data is built from ---
+SSIM = """@article{wang2004ssim,
+  author = {Wang, Zhou and Bovik, Alan C. and Sheikh, Hamid R. and Simoncelli, Eero P.},
+  title = {Image Quality Assessment: From Error Visibility to Structural Similarity},
+  journal = {IEEE Transactions on Image Processing},
+  volume = {13},
+  number = {4},
+  pages = {600--612},
+  year = {2004},
+  doi = {10.1109/TIP.2003.819861},
+}"""
+
+GMSD = """@article{xue2014gmsd,
+  author = {Xue, Wufeng and Zhang, Lei and Mou, Xuanqin and Bovik, Alan C.},
+  title = {Gradient Magnitude Similarity Deviation: A Highly Efficient Perceptual Image Quality Index},
+  journal = {IEEE Transactions on Image Processing},
+  volume = {23},
+  number = {2},
+  pages = {684--695},
+  year = {2014},
+  doi = {10.1109/TIP.2013.2293423},
+}"""
+
+KADIS = """@misc{lin2020deepfl,
+  author = {Lin, Hanhe and Hosu, Vlad and Saupe, Dietmar},
+  title = {{DeepFL-IQA}: Weak Supervision for Deep {IQA} Feature Learning},
+  howpublished = {arXiv preprint},
+  year = {2020},
+}"""
+
+#: the embedded dataset's pseudo-MOS: KADIS-700k's weak-label technique over SSIM, GMSD (and CIE76)
+EMBEDDED = (KADIS, SSIM, GMSD)

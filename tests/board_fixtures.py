@@ -10,6 +10,8 @@ from models_for_tests import MeanLuma, Registers, TinyConvIQA, TinyData
 #: the models and attacks of the small store (universal attacks: the per-amplitude rows and their mean)
 MODELS = ("test-tiny-cnn", "test-mean-luma")
 ATTACKS = ("fgsm", "korhonen", "cumulative-uap")
+#: their families (the overview's columns): one attack each
+FAMILY = {"fgsm": "one-step", "korhonen": "perceptual", "cumulative-uap": "universal"}
 
 
 @pytest.fixture(scope="session")

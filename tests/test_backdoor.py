@@ -317,6 +317,33 @@ def test_run_baiqa_p_end_to_end_stores_alpha_rows_and_board(tiny, invoke, tmp_pa
                               setup.delta_max)["metrics"]
     assert again["mmra"] == pytest.approx(victim_cell["summary"]["mmra"], abs=1e-6)
 
+    # galleries: each cell keeps the k triggered images its trigger at alpha = +1 moved most (clean,
+    # triggered, amplified difference), with scores, PSNR and SSIM; the cell's page embeds them
+    from PIL import Image
+
+    from iqabench.contracts.context import gallery_dir
+    from iqabench.metrics import images as imagemetrics
+
+    k, data = RunContext().gallery, TinyNoise()
+    items = {it.name: it for it in data.items("test")}
+    for cell in cells:
+        top = sorted((r for r in store.images(cell["key"]) if r["bound"] == 1.0),
+                     key=lambda r: -(r["attacked"] - r["clean"]))[:k]
+        folder = gallery_dir(store_path, cell["key"])
+        entries = json.loads((folder / "gallery.json").read_text())
+        assert [e["name"] for e in entries] == [json.loads(r["extra"])["image"] for r in top]
+        assert len(list(folder.iterdir())) == 4 * k + 1  # bounded: 3 thumbnails + 1 note per image, the index
+        for entry, r in zip(entries, top):
+            x = data.load(items[entry["name"]]).unsqueeze(0)
+            xa = setup.trigger.apply(x, 1.0)
+            assert (entry["clean"], entry["attacked"]) == (r["clean"], r["attacked"])
+            assert entry["psnr"] == pytest.approx(r["psnr"]) and entry["ssim"] == pytest.approx(
+                float(imagemetrics.ssim(xa, x)[0]), abs=1e-5)
+            thumb = np.asarray(Image.open(folder / entry["files"]["attacked"]), dtype=float) / 255
+            assert np.abs(thumb - xa[0].permute(1, 2, 0).numpy()).mean() < 0.03  # the triggered image, via JPEG
+        page = (board / "cells" / f"{cell['key']}.html").read_text()
+        assert all(f'src="{cell["key"]}/{e["files"]["diff"]}"' in page for e in entries)
+
 
 def test_bad_backdoor_parameters_are_one_line_errors(tiny, invoke, tmp_path):
     for model, param, culprit in (("test-tiny-cnn", "trigger=nope", "nope"), ("test-tiny-cnn", "sampling=nope", "nope"),

@@ -4,6 +4,7 @@ training-time: its poisoned training), and the backdoor x defence board."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -204,3 +205,35 @@ def test_console_table_prints_summaries_with_missing_values(capsys):
     print_summaries([s])
     out = capsys.readouterr().out
     assert "0.500" in out and "2.0" in out
+
+
+def _chromatic(svg: str) -> set[str]:
+    """The colours of an SVG that are not greys (black, white, grey reference lines and frames)."""
+    found = {c.lower() for c in re.findall(r"(?:stroke|fill):\s*(#[0-9a-fA-F]{6})", svg)}
+    return {c for c in found if len({c[1:3], c[3:5], c[5:7]}) > 1}
+
+
+def test_the_backdoor_plots_draw_each_attack_in_its_palette_colour(tmp_path):
+    """Alpha, pruning and budget curves take the board's palette: an attack's colour
+    is the one it has on every other page (and no other colour is drawn)."""
+    from iqabench.board.backdoor import plot_cells
+    from iqabench.board.backdoor_budget import plot_budget
+    from iqabench.board.backdoor_defenses import defense_table, plot_pruning
+    from iqabench.board.plots import Palette
+
+    palette = Palette(models={"m": "#0a0b0c"}, attacks={"baiqa-p": "#123456"})
+    store = Store(tmp_path / "s.sqlite")
+    _cell(store, "v", None, 0.9, 0.80)
+    _cell(store, "p2", {"name": "prune", "kind": "post-training", "params": {"rate": 0.2, "fraction": 0.2}}, 0.6, 0.79)
+    _cell(store, "ft", {"name": "finetune", "kind": "post-training", "params": {"fraction": 0.2}}, 0.5, 0.78)
+    store.add_batch("v", 0, [{"name": f"i{a}", "idx": i, "clean": 50.0, "attacked": 50.0 + 30 * a, "bound": a}
+                             for i, a in enumerate((0.0, -0.5, 0.5, 1.0))])
+    budget = pd.DataFrame([{"model": "m", "dataset": "d/test", "attack": "baiqa-p", "trigger": "uap-dct", "mode": "C",
+                            "recipe": "quick", "seed": 0, "n_triggered": 4, "setting": "", "pgd_iters": 3,
+                            "ratio": r, "pgd_eps": e / 255, "mmra": 0.1 * e * r, "srocc": 0.8 - 0.01 * e}
+                           for r in (0.2, 0.4) for e in (2, 8)])
+    figures = [*plot_cells(store, tmp_path / "a", palette), *plot_pruning(defense_table(store), tmp_path / "p", palette),
+               *plot_budget(budget, tmp_path / "b", palette)]
+    assert len(figures) == 3
+    for figure in figures:
+        assert _chromatic(figure.read_text()) == {"#123456"}, figure.name

@@ -13,7 +13,7 @@ import sqlite3
 import numpy as np
 import pytest
 
-from board_fixtures import ATTACKS, MODELS, small_store  # noqa: F401  (a fixture)
+from board_fixtures import ATTACKS, FAMILY, MODELS, small_store  # noqa: F401  (a fixture)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -95,15 +95,16 @@ def test_the_report_renders_every_cell_sorts_filters_and_stays_offline(browser, 
     db = sqlite3.connect(small_store)
     stored = [(json.loads(c), json.loads(s)) for c, s in db.execute("SELECT config, summary FROM cells")]
     robustness = {}
-    for model in MODELS:
+    for model in MODELS:  # a column per family: each of the small store's families has one attack
         for attack in ATTACKS:
-            col = next(i for i, h in enumerate(header) if h.split(" (")[0] == attack)
+            col = header.index(FAMILY[attack])
             values = [s["robustness"] for c, s in stored if c["model"]["name"] == model and c["attack"]["name"] == attack]
             robustness[model, attack] = float(np.mean(values))
-            assert rows[model][col].split(" ± ")[0] == f"{robustness[model, attack]:.4f}", (model, attack)
+            assert rows[model][col].split(" ± ")[0].split(" (")[0] == f"{robustness[model, attack]:.4f}", (model, attack)
+            assert rows[model][col].split(" (")[1].startswith(attack)  # the family's worst attack, named
 
-    # sorting: a click on the fgsm column orders the models by their robustness, a second click reverses
-    col = next(i for i, h in enumerate(header) if h == "fgsm")
+    # sorting: a click on the one-step column (fgsm) orders the models by their robustness, a second click reverses
+    col = header.index("one-step")
     button = browser.find_elements(By.CSS_SELECTOR, "#index-table-0 thead th button")[col]
     expected = sorted(MODELS, key=lambda m: robustness[m, "fgsm"])
     button.click()
@@ -120,7 +121,13 @@ def test_the_report_renders_every_cell_sorts_filters_and_stays_offline(browser, 
         _check_page(browser, (site / page).as_uri())
     browser.get((site / "cells" / f"{key}.html").as_uri())
     assert len(browser.find_elements(By.CSS_SELECTOR, ".gallery img")) > 0
-    # the adversarial page: one row per cell plus a universal mean per model
+    # the adversarial page: every model x attack, then one row per cell plus a universal mean per model
     _check_page(browser, (site / "adversarial.html").as_uri())
-    assert len(_rows(browser, "adversarial-table-0")) == len(stored) + len(MODELS)
+    header = browser.execute_script(
+        "return Array.from(document.querySelectorAll('#adversarial-table-0 thead th')).map(h => h.textContent)")
+    rows = {r[0]: r for r in _rows(browser, "adversarial-table-0")}
+    for (model, attack), value in robustness.items():
+        col = next(i for i, h in enumerate(header) if h.split(" (")[0] == attack)
+        assert rows[model][col].split(" ± ")[0] == f"{value:.4f}", (model, attack)
+    assert len(_rows(browser, "adversarial-table-1")) == len(stored) + len(MODELS)
     assert len(browser.find_elements(By.CSS_SELECTOR, "figure img")) == 5  # a bar chart per score

@@ -124,4 +124,4 @@ def test_cite_takes_each_backdoor_work_once_and_no_attack_from_a_clean_model(tmp
     text = bibliography(store)
     keys = re.findall(r"^@\w+\{([^,]+),", text, re.M)
     assert sorted(keys) == ["hosu2020koniq", "kang2014cnniqa", "yu2025baiqa"]  # BAIQA: both attacks and the trigger
-    assert text.strip().splitlines()[-1] == "% no citation declared: experiment backdoor"
+    assert "% no citation declared" not in text  # the backdoor experiment kind cites BAIQA as well

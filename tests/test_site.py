@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from board_fixtures import ATTACKS, MODELS, small_store  # noqa: F401  (a fixture)
+from board_fixtures import ATTACKS, FAMILY, MODELS, small_store  # noqa: F401  (a fixture)
 from models_for_tests import MeanLuma, Registers, TinyConvIQA, TinyData
 
 
@@ -74,8 +74,8 @@ def _cells(store):
             sqlite3.connect(store).execute("SELECT key, config, summary FROM cells WHERE status = 'done'")]
 
 
-def test_the_overview_has_every_model_x_attack_with_its_robustness_interval_and_cell(small_store, site):
-    rows = Page((site / "index.html").read_text()).tables["index-table-0"]
+def test_the_adversarial_page_has_every_model_x_attack_with_its_robustness_interval_and_cell(small_store, site):
+    rows = Page((site / "adversarial.html").read_text()).tables["adversarial-table-0"]
     header = [text.strip() for text, _ in rows[0]]
     body = {r[0][0]: r for r in rows[1:]}
     assert sorted(body) == sorted(MODELS)
@@ -93,6 +93,30 @@ def test_the_overview_has_every_model_x_attack_with_its_robustness_interval_and_
             else:  # a universal attack: the mean over its amplitudes, linked to the first amplitude's cell
                 assert len(mine) > 1 and text == f"{np.mean([s['robustness'] for _, _, s in mine]):.4f}"
                 assert href in {f"cells/{k}.html" for k, _, _ in mine}
+            assert (site / href).is_file()
+
+
+def test_the_overview_has_a_column_per_attack_family_with_its_worst_attack_named_and_linked(small_store, site):
+    rows = Page((site / "index.html").read_text()).tables["index-table-0"]
+    header = [text.strip() for text, _ in rows[0]]
+    assert header[-3:] == ["one-step", "perceptual", "universal"]  # the families' documented order
+    body = {r[0][0]: r for r in rows[1:]}
+    cells = _cells(small_store)
+    for model in MODELS:
+        for family in set(FAMILY.values()):
+            members = {a for a, f in FAMILY.items() if f == family}
+            mine = [(k, c, s) for k, c, s in cells if c["model"]["name"] == model and c["attack"]["name"] in members]
+            text, href = body[model][header.index(family)]
+            if any("amplitude" in c["attack"] for _, c, _ in mine):  # universal: the mean over amplitudes
+                value = f"{np.mean([s['robustness'] for _, _, s in mine]):.4f}"
+            else:  # the least robust attack's robustness and interval
+                key, _, s = min(mine, key=lambda m: m[2]["robustness"])
+                low, high = s["robustness_ci"]
+                value = f"{s['robustness']:.4f} ± {(high - low) / 2:.4f}"
+                assert href == f"cells/{key}.html"
+            (attack,) = members
+            shown = " ".join(text.split())  # the attack named, with its non-default parameters if any
+            assert re.fullmatch(re.escape(f"{value} ({attack}") + r"( \(.+\))?\)", shown), shown
             assert (site / href).is_file()
 
 
@@ -134,3 +158,37 @@ def test_the_markdown_board_is_the_overview_and_links_to_the_site(site, small_st
     n_cells = len(_cells(small_store))
     rows = [line for line in (site / "adversarial.md").read_text().splitlines() if line.startswith("| test-")]
     assert len(rows) == n_cells + universal_means
+
+
+def _tree(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_a_render_removes_the_files_an_earlier_render_wrote_and_nothing_a_user_put_there(small_store, tmp_path):
+    """Render a store, then a smaller one into the same folder: the folder holds exactly
+    what a fresh render of the smaller store writes, plus the user's own files."""
+    from iqabench.board.page import render
+    from iqabench.run.store import Store
+
+    out = tmp_path / "board"
+    render(Store(small_store), out)
+    mine = {"notes.txt": "mine", "cells/notes.txt": "mine too", "adversarial/my-plot.svg": "<svg/>"}
+    for name, text in mine.items():
+        (out / name).write_text(text)
+    smaller = tmp_path / "smaller" / "store.sqlite"
+    smaller.parent.mkdir()
+    db = sqlite3.connect(smaller)
+    with sqlite3.connect(small_store) as source:
+        source.backup(db)  # the store is in WAL mode: a file copy may miss its latest pages
+    dropped = [k for (k,) in db.execute("SELECT key FROM cells WHERE attack = 'korhonen'")]
+    assert dropped
+    db.execute("DELETE FROM cells WHERE attack = 'korhonen'")
+    db.commit()
+    db.close()
+    render(Store(smaller), out)
+    fresh = tmp_path / "fresh"
+    render(Store(smaller), fresh)
+    assert _tree(out) == _tree(fresh) | set(mine)
+    assert _tree(fresh) == {*(fresh / "board-files.txt").read_text().split(), "board-files.txt"}  # it owns all it wrote
+    assert all((out / name).read_text() == text for name, text in mine.items())
+    assert not any((out / "cells" / f"{k}.html").exists() or (out / "cells" / k).exists() for k in dropped)

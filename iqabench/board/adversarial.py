@@ -8,14 +8,14 @@ Universal attacks get one row per amplitude plus the mean over amplitudes.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pandas as pd
 
 from ..run.store import Store
 from .labels import backbone_mark, baseline_label, defense_label, non_default, variant_label
-from .output import safe_name, section, write_csv
+from .overview import CLEAN, attack_table
+from .output import format_value, safe_name, section, write_csv
 from .plots import bar_chart
 from .section import Board, Figure, Part, Table
 
@@ -95,15 +95,6 @@ def adversarial_table(store: Store) -> pd.DataFrame:
     return df.drop(columns=["_group"]) if "_group" in df else df
 
 
-def _fmt(value, ci=None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    text = f"{value:.4f}" if abs(value) < 100 else f"{value:.1f}"
-    if ci is not None and all(isinstance(v, float) and math.isfinite(v) for v in ci):
-        text += f" ± {(ci[1] - ci[0]) / 2:.4f}"
-    return text
-
-
 def to_markdown(df: pd.DataFrame) -> str:
     headers = ["model", "weights", "dataset", "attack", "params", "n"] + [h for _, h in SCORE_COLUMNS]
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
@@ -112,7 +103,7 @@ def to_markdown(df: pd.DataFrame) -> str:
         cells = [str(r["model"]) + defended, str(r["weights"]), str(r["dataset"]), str(r["attack"]), str(r["params"]) or "defaults", str(r["n"])]
         for key, _ in SCORE_COLUMNS:
             ci = (r.get(f"{key}_ci_low"), r.get(f"{key}_ci_high")) if f"{key}_ci_low" in r else None
-            cells.append(_fmt(r[key], ci))
+            cells.append(format_value(r[key], ci))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -133,7 +124,8 @@ score range, so they are comparable across attacks; a positive gain means the
 attack made images look *better* to the model. ± is the half-width of the 95%
 Student-t interval of the per-image mean. Robustness: higher = more robust.
 Universal attacks appear as their mean over amplitudes (the universal page has
-each amplitude). Every number links to its cell.
+each amplitude). Every number links to its cell. The first table is the
+overview's per attack: robustness per model and attack (the lowest seed's cell).
 """
 
 
@@ -168,5 +160,8 @@ def part(board: Board) -> Part:
     md, files = render_adversarial(board.adversarial, board.out)
     figures = bar_charts(board)
     table = Table("Every evasion cell", board.adversarial, labels=dict(SCORE_COLUMNS))
+    per_attack, _ = attack_table(board)
+    tables = [Table("Robustness per model and attack (undefended; higher = more robust)", per_attack,
+                    labels=dict(CLEAN)), table] if len(board.adversarial) else []
     return Part("adversarial", "Adversarial attacks", md, [*files, *(f.path for f in figures)], PAGE_INTRO,
-                [table] if len(board.adversarial) else [], figures)
+                tables, figures)

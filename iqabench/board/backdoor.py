@@ -3,7 +3,7 @@
 One row per model x dataset x trigger (plus a ``w/o`` row per model: the
 same model trained on clean data, under the same trigger); per label mode
 (poison label ``P``, clean label ``C``) the benign PLCC / SROCC / RMSE on
-clean test images, mMAE and mMRA.  One PNG per cell plots the achieved mean
+clean test images, mMAE and mMRA.  One SVG per cell plots the achieved mean
 score shift against alpha beside the ideal line ``Delta_max * alpha``.
 Defended victims are left out here: they are the backdoor x defence
 section (:mod:`.backdoor_defenses`), and so are victims whose
@@ -29,7 +29,8 @@ from ..registry import build_attack
 from ..run.store import Store
 from .labels import backbone_mark
 from .output import pyplot, safe_name, save_figure, section, write_csv
-from .section import Board, Part, Table, rendered_part
+from .plots import Palette
+from .section import Board, Part, Table, palette_of, rendered_part
 
 METRICS = ("plcc", "srocc", "rmse", "mmae", "mmra", "psnr")
 MODES = {"poison": "P", "clean": "C"}
@@ -153,8 +154,8 @@ def stored_shift_curve(rows: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     return alphas, np.array([np.mean(by_alpha[a]) for a in alphas])
 
 
-def plot_cells(store: Store, out: Path) -> list[Path]:
-    """Achieved mean score shift versus alpha, one PNG per undefended backdoor cell."""
+def plot_cells(store: Store, out: Path, palette: Palette) -> list[Path]:
+    """Achieved mean score shift versus alpha, one SVG per undefended backdoor cell, in its attack's colour."""
     cells = undefended_cells(store)  # budget-sweep cells included: each cell is its own plot
     if not cells:
         return []
@@ -169,7 +170,7 @@ def plot_cells(store: Store, out: Path) -> list[Path]:
         title = f'{cfg["model"]["name"]} / {s["attack"]} ({cfg["victim"]}) / trigger {cfg["trigger"]["name"]}'
         fig, ax = plt.subplots(figsize=(4.5, 3.5), dpi=100)
         ax.plot(alphas, cfg["delta_max"] * alphas, "k--", label="ideal: Delta_max * alpha")
-        ax.plot(alphas, shift, "o-", label=f"achieved (mMRA {s['mmra']:.2f})")
+        ax.plot(alphas, shift, "o-", color=palette.attack(cfg["attack"]["name"]), label=f"achieved (mMRA {s['mmra']:.2f})")
         ax.axhline(0, color="grey", lw=0.5)
         ax.set_xlabel("trigger strength alpha")
         ax.set_ylabel("mean score shift y(alpha) - y0")
@@ -193,15 +194,17 @@ Plots of the shift versus alpha: `backdoor/*.svg`.
 """
 
 
-def render_backdoor(store: Store, out: Path) -> tuple[str, list[Path]]:
-    """Writes ``backdoor.csv`` and the alpha plots; returns the Markdown section (Table 1)."""
+def render_backdoor(store: Store, out: Path, palette: Palette | None = None) -> tuple[str, list[Path]]:
+    """Writes ``backdoor.csv`` and the alpha plots (in ``palette``, by default the store's);
+    returns the Markdown section (Table 1)."""
     df = backdoor_table(store)
     if not len(df):
         return "", []
-    return section(INTRO, to_markdown(df)), [write_csv(df, out / "backdoor.csv"), *plot_cells(store, out / "backdoor")]
+    return section(INTRO, to_markdown(df)), [write_csv(df, out / "backdoor.csv"),
+                                             *plot_cells(store, out / "backdoor", palette or palette_of(store))]
 
 
 def part(board: Board) -> Part | None:
     """Table 1 and the shift-vs-alpha curves (nothing without undefended backdoor cells)."""
-    return rendered_part("backdoor", "Backdoor attacks", render_backdoor(board.store, board.out), INTRO,
+    return rendered_part("backdoor", "Backdoor attacks", render_backdoor(board.store, board.out, board.palette), INTRO,
                          lambda: Table("BAIQA Table 1 (P = poison label, C = clean label)", backdoor_table(board.store)))

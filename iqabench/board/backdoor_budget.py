@@ -4,8 +4,9 @@ Rows: every undefended backdoored cell whose poison ``ratio`` or clean-label
 PGD budget (``pgd_eps``, ``pgd_step``, ``pgd_iters``) differs from its
 profile's defaults -- the cells of a sweep such as ``iqabench run --suite
 cbaiqa-budget`` (Table 1 keeps the default budgets).  Per experiment with at
-least two PGD radii, one PNG of mMRA and benign SROCC against the PGD eps
-(in 1/255), one line per poison ratio.  A pure function of the store, like
+least two PGD radii, one SVG of mMRA and benign SROCC against the PGD eps
+(in 1/255), one line per poison ratio (marked and dashed by ratio, in the
+attack's colour of the board's palette).  A pure function of the store, like
 the rest of the leaderboard.
 """
 from __future__ import annotations
@@ -18,7 +19,8 @@ from ..artifacts import config_key
 from ..run.store import Store
 from .backdoor import BUDGET, MODES, format_metric, budget_setting, undefended_cells
 from .output import pyplot, safe_name, save_figure, section, write_csv
-from .section import Board, Part, Table, rendered_part
+from .plots import STYLES, Palette
+from .section import Board, Part, Table, palette_of, rendered_part
 
 #: what one curve holds fixed (besides the budget)
 EXPERIMENT = ["model", "dataset", "attack", "trigger", "mode", "recipe", "seed", "n_triggered", "setting", "pgd_iters"]
@@ -70,9 +72,9 @@ def to_markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def plot_budget(df: pd.DataFrame, out: Path) -> list[Path]:
-    """mMRA and benign SROCC versus the PGD eps, one line per poison ratio, one PNG
-    per experiment with at least two radii."""
+def plot_budget(df: pd.DataFrame, out: Path, palette: Palette) -> list[Path]:
+    """mMRA and benign SROCC versus the PGD eps, one line per poison ratio (in the
+    attack's colour), one SVG per experiment with at least two radii."""
     if not len(df) or df["pgd_eps"].isna().all():
         return []
     plt = pyplot()
@@ -83,9 +85,10 @@ def plot_budget(df: pd.DataFrame, out: Path) -> list[Path]:
             continue
         fig, axes = plt.subplots(1, 2, figsize=(8, 3.4), dpi=100)
         for ax, metric, label in zip(axes, ("mmra", "srocc"), ("mMRA (backdoor; ideal 1)", "benign SROCC")):
-            for ratio, series in group.groupby("ratio", sort=True):
+            for i, (ratio, series) in enumerate(group.groupby("ratio", sort=True)):
                 series = series.sort_values("pgd_eps")
-                ax.plot(series["pgd_eps"] * 255, series[metric], "o-", label=f"poison ratio {ratio:g}")
+                ax.plot(series["pgd_eps"] * 255, series[metric], STYLES[i % len(STYLES)],
+                        color=palette.attack(exp[2]), label=f"poison ratio {ratio:g}")
             ax.set_xscale("log", base=2)
             ax.set_xlabel("PGD eps (x / 255, L-inf)")
             ax.set_ylabel(label)
@@ -111,16 +114,18 @@ Curves of mMRA and benign SROCC against eps, one line per ratio:
 """
 
 
-def render_backdoor_budget(store: Store, out: Path) -> tuple[str, list[Path]]:
-    """Writes ``backdoor_budget.csv`` and the budget curves; returns the Markdown section."""
+def render_backdoor_budget(store: Store, out: Path, palette: Palette | None = None) -> tuple[str, list[Path]]:
+    """Writes ``backdoor_budget.csv`` and the budget curves (in ``palette``, by default the
+    store's); returns the Markdown section."""
     df = budget_table(store)
     if not len(df):
         return "", []
     return section(INTRO, to_markdown(df)), [write_csv(df, out / "backdoor_budget.csv"),
-                                             *plot_budget(df, out / "backdoor")]
+                                             *plot_budget(df, out / "backdoor", palette or palette_of(store))]
 
 
 def part(board: Board) -> Part | None:
     """The poisoning-budget table and its curves."""
-    return rendered_part("backdoor_budget", "Poisoning budget", render_backdoor_budget(board.store, board.out), INTRO,
+    return rendered_part("backdoor_budget", "Poisoning budget",
+                         render_backdoor_budget(board.store, board.out, board.palette), INTRO,
                          lambda: Table("Victims by poison ratio and PGD budget", budget_table(board.store)))

@@ -4,8 +4,9 @@ Rows model x backdoor experiment (attack, trigger, label mode, recipe,
 evaluation size) x defence, the undefended victim (``none``) first: benign
 PLCC / SROCC / RMSE, mMAE and mMRA of the victim as the defender leaves it
 (BAIQA's before/after comparison).  Per experiment with pruned victims, one
-PNG of mMRA and benign SROCC versus the pruning rate (rate 0 = the
-undefended victim), fine-tuning drawn as horizontal reference lines.  Only
+SVG of mMRA and benign SROCC versus the pruning rate (rate 0 = the
+undefended victim), fine-tuning drawn as horizontal reference lines, in the
+attack's colour of the board's palette.  Only
 experiments that have at least one defended cell appear.  A pure function
 of the store, like the rest of the leaderboard.
 """
@@ -19,7 +20,8 @@ from ..artifacts import config_key
 from ..run.store import Store
 from .backdoor import LABELS, MODES, format_metric
 from .output import pyplot, safe_name, save_figure, section, write_csv
-from .section import Board, Part, Table, rendered_part
+from .plots import STYLES, Palette
+from .section import Board, Part, Table, palette_of, rendered_part
 from .labels import defense_label
 
 EXPERIMENT = ["model", "dataset", "attack", "trigger", "mode", "recipe", "seed", "n_triggered"]
@@ -75,8 +77,9 @@ def to_markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def plot_pruning(df: pd.DataFrame, out: Path) -> list[Path]:
-    """mMRA and benign SROCC versus pruning rate, one PNG per experiment with pruned victims."""
+def plot_pruning(df: pd.DataFrame, out: Path, palette: Palette) -> list[Path]:
+    """mMRA and benign SROCC (side by side) versus pruning rate, in the attack's colour, one SVG
+    per experiment with pruned victims."""
     if not len(df) or not df["prune_rate"].notna().any():
         return []
     plt = pyplot()
@@ -87,23 +90,24 @@ def plot_pruning(df: pd.DataFrame, out: Path) -> list[Path]:
         if not len(pruned):
             continue
         base = group[group["defense_name"] == "none"]
-        fig, ax = plt.subplots(figsize=(5, 3.6), dpi=100)
-        for (metric, label), colour in zip((("mmra", "mMRA (backdoor)"), ("srocc", "benign SROCC")), ("C0", "C1")):
-            for setting, series in pruned.groupby("prune_setting", sort=False):
+        model, dataset, attack, trigger, mode = exp[:5]
+        colour = palette.attack(attack)
+        fig, axes = plt.subplots(1, 2, figsize=(8, 3.4), dpi=100)
+        for ax, (metric, label) in zip(axes, (("mmra", "mMRA (backdoor)"), ("srocc", "benign SROCC"))):
+            for i, (setting, series) in enumerate(pruned.groupby("prune_setting", sort=False)):
                 series = series.sort_values("prune_rate")
                 xs, ys = list(series["prune_rate"]), list(series[metric])
                 if len(base) and 0.0 not in xs:  # rate 0: the undefended victim
                     xs, ys = [0.0, *xs], [float(base[metric].iloc[0]), *ys]
                 tag = "" if setting == PRUNE else f" ({setting})"
-                ax.plot(xs, ys, "o-", color=colour, label=f"{label}{tag}")
+                ax.plot(xs, ys, STYLES[i % len(STYLES)], color=colour, label=f"pruned{tag}")
             for _, ft in group[~group["defense_name"].isin(["none", PRUNE])].iterrows():
-                ax.axhline(ft[metric], color=colour, ls=":", lw=1, label=f"{label}, {ft['defense']}")
-        ax.axhline(0, color="grey", lw=0.5)
-        ax.set_xlabel("pruning rate (fraction of channels removed)")
-        ax.set_ylabel("value")
-        model, dataset, attack, trigger, mode = exp[:5]
-        ax.set_title(f"{model} / {attack} ({trigger}, {mode}) / {dataset}: pruning", fontsize=8)
-        ax.legend(fontsize=6)
+                ax.axhline(ft[metric], color=colour, ls=":", lw=1, label=ft["defense"])
+            ax.axhline(0, color="grey", lw=0.5)
+            ax.set_xlabel("pruning rate (fraction of channels removed)")
+            ax.set_ylabel(label)
+            ax.legend(fontsize=6)
+        fig.suptitle(f"{model} / {attack} ({trigger}, {mode}) / {dataset}: pruning", fontsize=8)
         fig.tight_layout()
         name = f"{safe_name(model)}-{safe_name(attack)}-{safe_name(trigger)}-pruning-{config_key([str(v) for v in exp])}.svg"
         written.append(save_figure(fig, out / name))
@@ -123,17 +127,18 @@ fine-tuning dotted): `backdoor/*-pruning-*.svg`.
 """
 
 
-def render_backdoor_defenses(store: Store, out: Path) -> tuple[str, list[Path]]:
-    """Writes ``backdoor_defenses.csv`` and the pruning curves; returns the Markdown section."""
+def render_backdoor_defenses(store: Store, out: Path, palette: Palette | None = None) -> tuple[str, list[Path]]:
+    """Writes ``backdoor_defenses.csv`` and the pruning curves (in ``palette``, by default the
+    store's); returns the Markdown section."""
     df = defense_table(store)
     if not len(df):
         return "", []
     table = write_csv(df.drop(columns=["defense_name", "prune_setting"]), out / "backdoor_defenses.csv")
-    return section(INTRO, to_markdown(df)), [table, *plot_pruning(df, out / "backdoor")]
+    return section(INTRO, to_markdown(df)), [table, *plot_pruning(df, out / "backdoor", palette or palette_of(store))]
 
 
 def part(board: Board) -> Part | None:
     """The backdoor x defence table and the pruning curves."""
-    return rendered_part("backdoor_defenses", "Backdoor x defence", render_backdoor_defenses(board.store, board.out),
+    return rendered_part("backdoor_defenses", "Backdoor x defence", render_backdoor_defenses(board.store, board.out, board.palette),
                          INTRO, lambda: Table("Backdoored victims as the defender leaves them",
                                               defense_table(board.store), hidden=("defense_name", "prune_setting")))

@@ -135,7 +135,7 @@ def _safe(text: str) -> str:
 
 
 def plot_tradeoffs(long: pd.DataFrame, out: Path) -> list[Path]:
-    """One PNG per sweep: x = clean SROCC on the test split (the model's card; the attacked
+    """One SVG per sweep: x = clean SROCC on the test split (the model's card; the attacked
     images' clean SROCC when no card has it), y = score RMSE under the attack; mean over seeds
     with sd error bars; the baseline is the black star."""
     found = sweeps(long)

@@ -1,4 +1,4 @@
-"""The galleries page: per evasion cell, the image the attack raised most --
+"""The galleries page: per cell, the image the attack (or a backdoor's trigger) raised most --
 clean, attacked, amplified difference, with scores, PSNR and SSIM -- linked
 to the cell's page, which shows all the images the cell kept
 (:mod:`iqabench.experiments.gallery` saves them beside the store)."""
@@ -11,9 +11,10 @@ from ..run.store import Store
 from .html import esc, number
 from .section import Board, Part
 
-INTRO = """Per evasion cell, the image whose score the attack raised most: clean,
-attacked, and their difference amplified to the full grey range. A cell's
-page shows every image it kept (`iqabench run --gallery K`, default 3).
+INTRO = """Per cell, the image whose score the attack raised most: clean, attacked
+(a backdoor cell: triggered at alpha = +1), and their difference amplified to
+the full grey range. A cell's page shows every image it kept (`iqabench run
+--gallery K`, default 3).
 """
 
 

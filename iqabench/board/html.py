@@ -56,7 +56,7 @@ def number(v) -> str:
 
 
 def _companion(column: str) -> bool:
-    return column.endswith(("_ci_low", "_ci_high", "_cell")) or column in ("cell", "card")
+    return column.endswith(("_ci_low", "_ci_high", "_cell", "_by")) or column in ("cell", "card")
 
 
 def _link(row: pd.Series, column: str, columns) -> str | None:
@@ -88,6 +88,9 @@ def table_html(table: Table, ident: str, cells_dir: str = "cells", cards_dir: st
                     text += f" ± {(high - low) / 2:.4f}"
                 link = _link(row, c, df.columns)
                 shown = f'<a href="{cells_dir}/{esc(link)}.html">{esc(text)}</a>' if link and text != "n/a" else esc(text)
+                by = row.get(f"{c}_by")
+                if isinstance(by, str) and by and text != "n/a":
+                    shown += f' <span class="by">({esc(by)})</span>'
                 sort = repr(float(v)) if is_number(v) and math.isfinite(v) else ""
                 tds.append(f'<td class="num" data-v="{sort}">{shown}</td>')
             else:

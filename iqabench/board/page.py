@@ -15,6 +15,7 @@ from ..artifacts import atomic_write_bytes
 from ..run.store import Store
 from . import (adversarial, backdoor, backdoor_budget, backdoor_defenses, defenses, galleries, overview, purification,
                strength, universal)
+from .output import replace_owned
 from .section import Board, Part
 from .site import write_site
 
@@ -47,7 +48,9 @@ def render(store: Store, out_dir: str | Path, site: bool = True) -> list[Path]:
     ``site=False``); returns the files written (the site: its ``index.html`` only).
 
     ``README.md`` is short: the overview table and a link per section to its
-    page of the site and to its full Markdown, ``<id>.md``."""
+    page of the site and to its full Markdown, ``<id>.md``.  The files written are
+    listed in ``board-files.txt``; those an earlier render listed and this one did
+    not write are removed (:func:`.output.replace_owned`), nothing else in ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     found = parts(store, out)
@@ -68,6 +71,6 @@ def render(store: Store, out_dir: str | Path, site: bool = True) -> list[Path]:
     md_path = out / "README.md"
     atomic_write_bytes(md_path, md.encode())
     written.append(md_path)
-    if site:
-        written.append(write_site(store, out, found))
-    return written
+    site_files = write_site(store, out, found) if site else []
+    replace_owned(out, [*written, *site_files])
+    return written + site_files[-1:]

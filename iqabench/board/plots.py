@@ -20,6 +20,10 @@ COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",
            "#dbdb8d", "#9edae5")
 
+#: how the lines of one figure differ when they share a colour (poison ratios, pruning settings
+#: of one attack, whose colour is the palette's)
+STYLES = ("o-", "s--", "^-.", "D:", "v-", "P--")
+
 
 def pyplot():
     """``matplotlib.pyplot`` on the file-only Agg backend (imported on first use: it is slow)."""

@@ -20,7 +20,8 @@ shared adversarial table ``board.adversarial``, the colours
 
 Tables follow one convention, so every number links to its cell: a column
 ``X`` may have companions ``X_ci_low``/``X_ci_high`` (shown as ``X ± half
-width``) and ``X_cell`` (``X`` links to that cell's page); a column ``cell``
+width``), ``X_cell`` (``X`` links to that cell's page) and ``X_by`` (what
+decided ``X``, shown after it: the overview's worst attack); a column ``cell``
 links every other number of its row; a column ``card`` links the row's model to its entry card.
 Columns listed in ``Table.hidden`` are not shown; ``Table.labels`` renames headers.
 """
@@ -79,11 +80,15 @@ class Board:
 
     @functools.cached_property
     def palette(self) -> Palette:
-        cells = self.store.cells(status="done")
-        models = [c["config"]["model"]["name"] for c in cells if isinstance(c["config"].get("model"), dict)]
-        attacks = [base_attack(c["config"]["attack"]["name"]) for c in cells
-                   if isinstance(c["config"].get("attack"), dict)]
-        return Palette.of(models, attacks)
+        return palette_of(self.store)
+
+
+def palette_of(store: Store) -> Palette:
+    """The palette of a board of ``store``: every model and attack its finished cells name."""
+    cells = store.cells(status="done")
+    models = [c["config"]["model"]["name"] for c in cells if isinstance(c["config"].get("model"), dict)]
+    attacks = [base_attack(c["config"]["attack"]["name"]) for c in cells if isinstance(c["config"].get("attack"), dict)]
+    return Palette.of(models, attacks)
 
 
 def figures_of(files: list[Path]) -> list[Figure]:

@@ -47,15 +47,19 @@ def _downloads(out: Path, parts: list[Part]) -> str:
             "citations: <code>iqabench cite</code>.</p><ul>" + "".join(f"<li>{x}</li>" for x in links) + "</ul>")
 
 
-def write_site(store: Store, out: Path, parts: list[Part]) -> Path:
-    """Write the site for ``parts`` into ``out``; returns ``index.html``."""
+def _copy(source: Path, target: Path) -> Path:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return target
+
+
+def write_site(store: Store, out: Path, parts: list[Part]) -> list[Path]:
+    """Write the site for ``parts`` into ``out``; returns every file written, ``index.html`` last."""
     out = Path(out)
-    for name in (*SITE_ASSETS, "entry-card.schema.json"):
-        (out / "assets").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ASSETS / name, out / "assets" / name)
-    write_cell_pages(store, out / "cells")
+    written = [_copy(ASSETS / name, out / "assets" / name) for name in (*SITE_ASSETS, "entry-card.schema.json")]
+    written += write_cell_pages(store, out / "cells")
     nav = [(p.title, page_name(p)) for p in parts]
-    write_cards_page(store, out / "cards", nav)
+    written += write_cards_page(store, out / "cards", nav)
     for part in parts:
         body = [markdown(part.intro)]
         for i, table in enumerate(part.tables):
@@ -64,17 +68,18 @@ def write_site(store: Store, out: Path, parts: list[Part]) -> Path:
         body.append(part.body)
         if part.id == "index":
             body.append(_downloads(out, parts))
-        _write(out / page_name(part), page(part.title, nav, page_name(part), "\n".join(body)))
+        written.append(_write(out / page_name(part), page(part.title, nav, page_name(part), "\n".join(body))))
     if not any(p.id == "index" for p in parts):
-        _write(out / "index.html", page("Overview", nav, "index.html", "<p>No finished cells.</p>"))
-    return out / "index.html"
+        written.append(_write(out / "index.html", page("Overview", nav, "index.html", "<p>No finished cells.</p>")))
+    index = out / "index.html"
+    return [*(p for p in written if p != index), index]
 
 
-def write_cards_page(store: Store, out: Path, nav: list[tuple[str, str]]) -> Path:
-    """The entry cards (``<id>.json``) and ``index.html``, a table of them."""
+def write_cards_page(store: Store, out: Path, nav: list[tuple[str, str]]) -> list[Path]:
+    """The entry cards (``<id>.json``) and ``index.html``, a table of them; returns the files written."""
     import pandas as pd
 
-    write_cards(store, out)
+    written = write_cards(store, out)
     rows = [{"model": c["name"], "card": c["id"], "weights": c["weights"], "sha256": c["weights_sha256"],
              "flags": " ".join(c["flags"]), "training data": c["training_data"],
              "paper": (c["paper"] or {}).get("title"), "cells": len(c["scores"])} for c in entry_cards(store)]
@@ -82,7 +87,7 @@ def write_cards_page(store: Store, out: Path, nav: list[tuple[str, str]]) -> Pat
             "training data, clean metrics, every score of every cell and flags; schema: "
             '<a href="../assets/entry-card.schema.json">entry-card.schema.json</a>.</p>'
             + table_html(Table("Entry cards", pd.DataFrame(rows)), "cards-table", cells_dir="../cells", cards_dir="."))
-    return _write(out / "index.html", page("Entry cards", nav, "", body, root="../"))
+    return [*written, _write(out / "index.html", page("Entry cards", nav, "", body, root="../"))]
 
 
 # ---------------------------------------------------------------- cell pages
@@ -112,7 +117,8 @@ def _pre(obj) -> str:
 
 
 def write_cell_pages(store: Store, out: Path) -> list[Path]:
-    """One page per finished cell: what it is, its figures, how it was made and how to remake it."""
+    """One page per finished cell: what it is, its figures, how it was made and how to remake it;
+    returns the files written (pages and gallery thumbnails)."""
     runs = {r["run_id"]: r for r in store.runs()}
     written = []
     nav = [("Overview", "index.html")]
@@ -128,7 +134,7 @@ def write_cell_pages(store: Store, out: Path) -> list[Path]:
             body.append(f"<h2>Reproduce</h2><pre class=\"command\">{esc(reproduce_command(spec))}</pre>")
         if manifest.get("argv"):
             body.append(f"<p>The run that stored it: <code>{esc(shlex.join(manifest['argv']))}</code></p>")
-        body.append(gallery_html(store, cell["key"], out))
+        body.append(gallery_html(store, cell["key"], out, written, cell["kind"] == "backdoor"))
         figures = {k: v for k, v in summary.items() if k != "spec"}
         body.append("<h2>Summary</h2>" + _pre(figures))
         body.append("<h2>Resolved configuration</h2>" + _pre(cfg))
@@ -143,15 +149,15 @@ def write_cell_pages(store: Store, out: Path) -> list[Path]:
     return written
 
 
-def gallery_html(store: Store, key: str, out: Path) -> str:
-    """The cell's gallery, its thumbnails copied into ``out/<key>/``; nothing when the cell kept none."""
+def gallery_html(store: Store, key: str, out: Path, written: list[Path], backdoor: bool = False) -> str:
+    """The cell's gallery, its thumbnails copied into ``out/<key>/`` (appended to ``written``);
+    nothing when the cell kept none.  ``backdoor``: the images are triggered at alpha = +1."""
     entries = gallery_entries(store, key)
     if not entries:
         return ""
     for entry in entries:
-        for name in entry["files"].values():
-            (out / key).mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(gallery_dir(store.path, key) / name, out / key / name)
-    return ("<h2>Images with the largest gain</h2><p>Clean, attacked, and their difference amplified to "
-            "the full grey range (thumbnails saved when the cell ran).</p>"
+        written += [_copy(gallery_dir(store.path, key) / name, out / key / name) for name in entry["files"].values()]
+    what = ("<h2>Images the trigger moved most</h2><p>Clean, triggered at alpha = +1, and their difference "
+            if backdoor else "<h2>Images with the largest gain</h2><p>Clean, attacked, and their difference ")
+    return (what + "amplified to the full grey range (thumbnails saved when the cell ran).</p>"
             f'<div class="gallery">{"".join(shot_html(e, f"{key}/") for e in entries)}</div>')

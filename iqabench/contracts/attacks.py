@@ -3,7 +3,9 @@
 ``Attack.kind`` names the experiment that drives the attack (the
 ``register_experiments`` hook): ``adversarial`` attacks perturb a batch,
 ``universal`` ones are fitted once and applied, ``backdoor`` ones poison a
-training split.
+training split.  ``Attack.family`` groups attacks for the board's overview
+(one column per family: its worst case, :mod:`iqabench.board.overview`);
+:data:`FAMILIES` lists the known ones in the overview's order.
 """
 from __future__ import annotations
 
@@ -24,6 +26,11 @@ def normalised_gain(model: IQAModel, scores: torch.Tensor) -> torch.Tensor:
     lo, hi = model.score_range or (0.0, 1.0)
     span = (hi - lo) or 1.0
     return model.direction * scores / span
+
+
+#: the attack families the board knows, in the overview's column order; an attack may declare
+#: another (a column after these), and one that declares none is a family of its own, named after it
+FAMILIES = ("one-step", "iterative", "perceptual", "black-box", "universal", "purification", "backdoor")
 
 
 @dataclass
@@ -47,6 +54,8 @@ class Attack:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     kind: ClassVar[str] = "adversarial"  # "adversarial" | "universal" | "backdoor"
+    #: the family the overview groups this attack in (:data:`FAMILIES`; "": none declared)
+    family: ClassVar[str] = ""
 
     @classmethod
     def suits(cls, model: type[IQAModel]) -> bool:
@@ -71,6 +80,7 @@ class UniversalAttack(Attack):
     """
 
     kind: ClassVar[str] = "universal"
+    family: ClassVar[str] = "universal"
     amplitudes: ClassVar[tuple[float, ...]] = (0.2, 0.4, 0.8)
 
     def fit(self, model: IQAModel, batches: "Iterable[torch.Tensor]", device: str = "cpu") -> torch.Tensor:

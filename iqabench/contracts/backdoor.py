@@ -48,6 +48,7 @@ class BackdoorAttack(Attack):
     """
 
     kind: ClassVar[str] = "backdoor"
+    family: ClassVar[str] = "backdoor"
     label_mode: ClassVar[str] = "poison"
     #: parameters that only change the evaluation, not the victim (left out of its key)
     eval_params: ClassVar[tuple[str, ...]] = ("eval_images",)

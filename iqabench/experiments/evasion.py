@@ -42,6 +42,7 @@ from ..models.purified import purification_extras, same_draws
 from ..models.score_range import ensure_score_range
 from ..registry import NO_DEFENSE
 from .checks import check_result, check_scores, load_checked
+from .citations import MSU
 from .components import cell_dataset, cell_model
 from .gallery import Gallery
 
@@ -86,12 +87,7 @@ class EvasionExperiment(Experiment):
     MSU benchmark's methodology (``citation``)."""
 
     in_wildcard = True
-    citation = """@inproceedings{antsiferova2024comparing,
-  author = {Antsiferova, Anastasia and Abud, Khaled and Gushchin, Aleksandr and Shumitskaya, Ekaterina and Lavrushkin, Sergey and Vatolin, Dmitriy},
-  title = {Comparing the Robustness of Modern No-Reference Image- and Video-Quality Metrics to Adversarial Attacks},
-  booktitle = {AAAI Conference on Artificial Intelligence},
-  year = {2024},
-}"""
+    citation = MSU
     transfers = True
 
     def plan(self, spec: CellSpec, attack: Attack, ctx: RunContext) -> list[PlannedCell]:

@@ -4,7 +4,8 @@ the full grey range -- are saved beside the store
 (:func:`iqabench.contracts.context.gallery_dir`), at most ``k`` per batch,
 and when the cell ends only the cell's ``k`` largest gains are kept, listed
 in ``gallery.json`` with their scores, PSNR and SSIM (the report embeds
-them).  Thumbnails are JPEG (quality :data:`QUALITY`) no larger than
+them).  A backdoor cell keeps its trigger's largest shifts at alpha = +1
+the same way (:func:`iqabench.experiments.backdoor.experiment.keep_gallery`).  Thumbnails are JPEG (quality :data:`QUALITY`) no larger than
 :data:`THUMB` pixels a side: a few tens of kB per image, a bounded number
 per cell.  Nothing here changes a result or a key.
 """

@@ -21,6 +21,7 @@ class FGSM(Attack):
     """Fast gradient sign method: one signed-gradient step of size eps (L-inf)."""
 
     name = "fgsm"
+    family = "one-step"
     citation = bib.FGSM
     description = "Fast gradient sign method: one signed-gradient step of size eps (L-inf)."
 
@@ -40,6 +41,7 @@ class IFGSM(Attack):
     """Iterative FGSM: `iters` signed steps of size `alpha`, projected on the eps ball."""
 
     name = "ifgsm"
+    family = "iterative"
     citation = bib.IFGSM
     description = "Iterative FGSM: signed steps of size alpha, projected on the L-inf eps ball."
 

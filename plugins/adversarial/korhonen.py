@@ -70,6 +70,7 @@ class Korhonen(Attack):
     """Adam on the image, its steps scaled by a Sobel spatial-activity map (``map_on="gradient"``: the gradient masked)."""
 
     name = "korhonen"
+    family = "perceptual"
     citation = bib.KORHONEN
     description = ("Korhonen et al.: Adam steps on the image scaled by Sobel spatial activity "
                    "(map_on=gradient: the gradient masked, as the reference writes it); bound = realised L-inf.")

@@ -165,6 +165,7 @@ class MADC(Attack):
     """Raise the score at (nearly) constant MSE: projected sign steps, from the clean image (MSU code) or on the MSE sphere."""
 
     name = "madc"
+    family = "perceptual"
     citation = bib.MAD
     description = ("MADC: sign steps along the score gradient projected orthogonally to the MSE gradient; "
                    "init=clean (MSU code, RMSE <= eps) or noise|gradient (on the sphere MSE = eps^2).")

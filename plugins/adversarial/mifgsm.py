@@ -58,6 +58,7 @@ class MIFGSM(Attack):
     """Momentum iterative FGSM (L-inf): signed steps along the accumulated gradient."""
 
     name = "mifgsm"
+    family = "iterative"
     citation = bib.MIFGSM
     description = "Momentum iterative FGSM: signed steps along g_t = grad + mu g_(t-1), L-inf eps ball."
 
@@ -89,7 +90,8 @@ class AMIFGSM(Attack):
     """MI-FGSM with a per-image L-inf bound (1/NIQE(x), or the reference code's 10/255) and step bound/iters."""
 
     name = "amifgsm"
-    citation = bib.MIFGSM
+    family = "iterative"
+    citation = (bib.AMIFGSM, bib.MIFGSM)
     description = "Adaptive MI-FGSM: per-image L-inf bound 1/NIQE(x) (eps_mode=fixed: 10/255), step bound/iters, momentum mu."
 
     iters: int = 10

@@ -72,6 +72,7 @@ class PGD(Attack):
     """PGD (L-inf or L2), untargeted or towards a target score, optional EOT over random crops."""
 
     name = "pgd"
+    family = "iterative"
     citation = bib.PGD
     description = "PGD, L-inf or L2, untargeted (gain) or targeted (MSE to a score), optional EOT over random crops + hflip."
 

@@ -83,6 +83,8 @@ from iqabench.artifacts import atomic_write_bytes, cache_dir, config_key
 from iqabench.contracts import IQADataset, Item
 from iqabench.errors import DatasetError
 
+from .. import bib
+
 #: bump whenever the generated content changes (photos, distortions, labels)
 GENERATOR_VERSION = 2
 TRAIN, TEST = "train", "test"
@@ -425,6 +427,8 @@ class EmbeddedDataset(IQADataset):
     """Offline default: bundled photographs x synthetic distortions, FR pseudo-MOS."""
 
     name = "embedded"
+    #: what its pseudo-MOS is built from: KADIS-700k's weak labels over SSIM and GMSD
+    citation = bib.EMBEDDED
     description = "Photographs shipped by installed packages x 5 synthetic distortions x 5 levels, FR pseudo-MOS 0-100"
     mos_range = (0.0, 100.0)
 

@@ -27,7 +27,7 @@ class FineTune(Defense):
     """
 
     name = "finetune"
-    citation = bib.FINE_PRUNING
+    citation = (bib.FINE_PRUNING, bib.BAIQA)  # as BAIQA evaluates it against backdoors
     description = "Fine-tune the trained model on a benign 20% of the training data with its own recipe (BAIQA)"
     kind = "post-training"
 

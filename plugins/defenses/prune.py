@@ -74,7 +74,7 @@ class Prune(Defense):
     ``fraction`` of the benign training split."""
 
     name = "prune"
-    citation = bib.FINE_PRUNING
+    citation = (bib.FINE_PRUNING, bib.BAIQA)  # as BAIQA evaluates it against backdoors
     description = "Prune the least active output channels of the feature extractor on benign data (fine-pruning, BAIQA)"
     kind = "post-training"
     #: what the defence computes, beyond its parameters (part of the defended

@@ -257,6 +257,7 @@ class NIPS2017(TableDataset):
     """NIPS 2017 adversarial competition dev set: images without MOS."""
 
     name = "nips2017"
+    citation = bib.NIPS2017
     description = "NIPS 2017 adversarial dev set (1000 PNGs, no MOS) for adversarial runs"
     mos_range = (0.0, 100.0)
 

@@ -55,6 +55,7 @@ from torch import nn
 from iqabench.contracts import IQAModel, TrainRecipe
 from iqabench.errors import ModelError, ParameterError, WeightsError
 
+from .. import bib
 from . import archs, classical, weights
 from .offline import pyiqa_cache_file, torch_hub_dir
 
@@ -495,6 +496,7 @@ def _make_class(spec: ZooSpec) -> type[ZooModel]:
         "__init__": __init__, "__doc__": doc, "__module__": __name__, "__qualname__": spec.cls_name,
         "spec": spec, "name": spec.name, "description": spec.description, "lower_better": spec.lower_better,
         "nominal_range": spec.nominal_range, "native_size": spec.native_size, "min_size": spec.min_size,
+        "citation": bib.ZOO[spec.name],
     })
 
 

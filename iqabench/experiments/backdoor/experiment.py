@@ -17,12 +17,16 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ...artifacts import file_digest
+from ...contracts.context import gallery_dir
 from ...contracts import BackdoorAttack, CellSpec, Experiment, IQADataset, IQAModel, Item, PlannedCell, RunContext
 from ...data.sampling import sampling_key, subset
 from ...errors import DatasetError
+from ...metrics import images as imagemetrics
 from ...metrics.backdoor import TEST_ALPHAS
 from ...registry import NO_DEFENSE
+from ..citations import BAIQA
 from ..components import cell_dataset
+from ..gallery import Gallery, gain
 from .defended import defended_victim
 from .evaluation import WHOLE_IMAGE, evaluate_backdoor, evaluation_crops, from_description
 from .plan import BackdoorPlan, BackdoorSetup, plan_backdoor, prepare_backdoor
@@ -44,6 +48,7 @@ class _Work:
 
 class BackdoorExperiment(Experiment):
     name = "backdoor"
+    citation = BAIQA
     description = ("Poison the training split, train the victim and the clean model, "
                    "evaluate both under the trigger (BAIQA)")
 
@@ -84,6 +89,7 @@ class BackdoorExperiment(Experiment):
 
     def summarise(self, cell: PlannedCell, rows: list[dict], ctx: RunContext) -> dict[str, Any]:
         w: _Work = cell.work
+        keep_gallery(cell, ctx)
         config, m = cell.config, w.result["metrics"]
         crops = from_description(config.get("eval_crops"))
         return {
@@ -99,6 +105,32 @@ class BackdoorExperiment(Experiment):
             **w.setup.context.backbone,  # what its models started from: imagenet (file, sha256) or random
             "spec": asdict(w.spec),
         }
+
+
+def keep_gallery(cell: PlannedCell, ctx: RunContext) -> None:
+    """Thumbnails beside the store (:class:`~iqabench.experiments.gallery.Gallery`) of the
+    ``ctx.gallery`` triggered images whose score the trigger at the largest alpha (+1) raised
+    most -- clean, triggered, amplified difference -- with both scores, the PSNR and the SSIM
+    of the triggered image; nothing off a store or with ``ctx.gallery = 0``.  Changes no row,
+    no summary and no key."""
+    result = getattr(cell.work, "result", None)
+    if ctx.store is None or not ctx.gallery or result is None:
+        return
+    w: _Work = cell.work
+    alpha, subset = max(result["y"]), result["subset"]
+    rows = [{"name": result["images"][i], "idx": int(i), "clean": float(result["y0"][i]),
+             "attacked": float(result["y"][alpha][k]), "psnr": float(result["psnr"][alpha][k])}
+            for k, i in enumerate(subset)]
+    gallery = Gallery(gallery_dir(ctx.store.path, cell.key), ctx.gallery, lower_better=False)  # the shift itself
+    gallery.reset()
+    kept = sorted(rows, key=lambda r: -gain(r, False))[: ctx.gallery]
+    items = {it.name: it for it in w.items}
+    for row in kept:
+        x = w.dataset.load(items[row["name"]]).unsqueeze(0).to(ctx.device)
+        xa = w.setup.trigger.apply(x, alpha)
+        row["ssim"] = float(imagemetrics.ssim(xa, x)[0])
+        gallery.offer([row], x, xa)
+    gallery.finish(kept)
 
 
 def _trigger_images(attack: BackdoorAttack) -> int:
