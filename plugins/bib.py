@@ -333,3 +333,81 @@ KADIS = """@misc{lin2020deepfl,
 
 #: the embedded dataset's pseudo-MOS: KADIS-700k's weak-label technique over SSIM, GMSD (and CIE76)
 EMBEDDED = (KADIS, SSIM, GMSD)
+
+# -- query-based black-box attacks, input purification, certified and adversarial-training defences
+# (the papers' well-known records, not yet checked against a source)
+SQUARE = """@inproceedings{andriushchenko2020square,
+  author = {Andriushchenko, Maksym and Croce, Francesco and Flammarion, Nicolas and Hein, Matthias},
+  title = {Square Attack: a Query-Efficient Black-Box Adversarial Attack via Random Search},
+  booktitle = {European Conference on Computer Vision (ECCV)},
+  year = {2020},
+  eprint = {1912.00049},
+  archiveprefix = {arXiv},
+}"""
+
+PARSIMONIOUS = """@inproceedings{moon2019parsimonious,
+  author = {Moon, Seungyong and An, Gaon and Song, Hyun Oh},
+  title = {Parsimonious Black-Box Adversarial Attacks via Efficient Combinatorial Optimization},
+  booktitle = {International Conference on Machine Learning (ICML)},
+  year = {2019},
+  eprint = {1905.06635},
+  archiveprefix = {arXiv},
+}"""
+
+NES = """@inproceedings{ilyas2018nes,
+  author = {Ilyas, Andrew and Engstrom, Logan and Athalye, Anish and Lin, Jessy},
+  title = {Black-box Adversarial Attacks with Limited Queries and Information},
+  booktitle = {International Conference on Machine Learning (ICML)},
+  year = {2018},
+  eprint = {1804.08598},
+  archiveprefix = {arXiv},
+}"""
+
+ONEPIXEL = """@article{su2019onepixel,
+  author = {Su, Jiawei and Vargas, Danilo Vasconcellos and Sakurai, Kouichi},
+  title = {One Pixel Attack for Fooling Deep Neural Networks},
+  journal = {IEEE Transactions on Evolutionary Computation},
+  volume = {23},
+  number = {5},
+  pages = {828--841},
+  year = {2019},
+  eprint = {1710.08864},
+  archiveprefix = {arXiv},
+}"""
+
+# the title is the release's README's (checked); authors, venue and arXiv id are not
+GUARDIANS = """@inproceedings{gushchin2025guardians,
+  author = {Gushchin, Alexander and Abud, Khaled and Bychkov, Georgii and Shumitskaya, Ekaterina and Chistyakova, Anna and Lavrushkin, Sergey and Rasheed, Bader and Malyshev, Kirill and Vatolin, Dmitriy and Antsiferova, Anastasia},
+  title = {Guardians of Image Quality: Benchmarking Defenses Against Adversarial Attacks on Image Quality Metrics},
+  booktitle = {International Conference on Machine Learning (ICML)},
+  year = {2025},
+  eprint = {2408.01541},
+  archiveprefix = {arXiv},
+}"""
+
+SHIN_JPEG = """@inproceedings{shin2017jpeg,
+  author = {Shin, Richard and Song, Dawn},
+  title = {{JPEG}-resistant Adversarial Images},
+  booktitle = {NIPS 2017 Workshop on Machine Learning and Computer Security},
+  year = {2017},
+}"""
+
+MEDIAN_SMOOTHING = """@inproceedings{chiang2020median,
+  author = {Chiang, Ping-yeh and Curry, Michael J. and Abdelkader, Ahmed and Kumar, Aounon and Dickerson, John and Goldstein, Tom},
+  title = {Detection as Regression: Certified Object Detection with Median Smoothing},
+  booktitle = {Advances in Neural Information Processing Systems (NeurIPS)},
+  year = {2020},
+  eprint = {2007.03730},
+  archiveprefix = {arXiv},
+}"""
+
+IQA_ADV_TRAIN = """@article{chistyakova2024advtrain,
+  author = {Chistyakova, Anna and Antsiferova, Anastasia and Khrebtov, Maksim and Lavrushkin, Sergey and Arkhipenko, Konstantin and Vatolin, Dmitriy and Turdakov, Denis},
+  title = {Increasing the Robustness of Image Quality Assessment Models Through Adversarial Training},
+  journal = {Technologies},
+  volume = {12},
+  number = {11},
+  pages = {220},
+  year = {2024},
+}"""
+

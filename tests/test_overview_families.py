@@ -70,3 +70,11 @@ def test_an_attack_without_a_declared_family_is_its_own_column(monkeypatch):
 
     monkeypatch.setattr(lookup("attack", "fgsm").obj, "family", "")
     assert family_of("fgsm") == "fgsm"
+
+
+def test_the_query_based_attacks_are_the_black_box_family():
+    """Merged after the families: the four query-based attacks share one column."""
+    from iqabench.registry import build
+
+    for name in ("square-attack", "parsimonious", "grad-est", "onepixel"):
+        assert build("attack", name, {}).family == "black-box", name

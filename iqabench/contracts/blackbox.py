@@ -96,6 +96,7 @@ class BlackBoxAttack(Attack):
     (an L-inf ball of radius ``eps`` unless :meth:`admissible` says otherwise)."""
 
     black_box: ClassVar[bool] = True
+    family: ClassVar[str] = "black-box"  # the overview's column (iqabench.board.overview)
     in_wildcard: ClassVar[bool] = False  # thousands of queries per image: named, never implied by '*'
     norm: ClassVar[str] = "linf"
 

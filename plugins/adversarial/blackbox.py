@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from iqabench.contracts import BlackBoxAttack, ScoreOracle, check_positive
+from .. import bib
 
 
 def square_fraction(p_init: float, it: int, n_iters: int) -> float:
@@ -42,6 +43,7 @@ class SquareAttack(BlackBoxAttack):
     +-eps (``init="stripes"``)."""
 
     name = "square-attack"
+    citation = bib.SQUARE
     description = "Square Attack (black-box, L-inf random search over squares); queries = score calls per image."
 
     eps: float = 0.1
@@ -94,6 +96,7 @@ class GradEst(BlackBoxAttack):
     eta near 1/255)."""
 
     name = "grad-est"
+    citation = bib.NES
     description = "NES gradient estimation (black-box) and steps along it, L-inf; queries = score calls per image."
 
     eps: float = 0.1
@@ -150,6 +153,7 @@ class Parsimonious(BlackBoxAttack):
     running score here is the flipped candidate's measured score."""
 
     name = "parsimonious"
+    citation = bib.PARSIMONIOUS
     description = "Parsimonious attack (black-box, lazy-greedy sign flips of +-eps blocks); queries = score calls per image."
 
     eps: float = 0.05

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from iqabench.contracts import BlackBoxAttack, ScoreOracle, check_positive
+from .. import bib
 
 
 @dataclass
@@ -27,6 +28,7 @@ class OnePixel(BlackBoxAttack):
     """Set ``pixels`` pixels to any colour, found by differential evolution (L0 bound)."""
 
     name = "onepixel"
+    citation = bib.ONEPIXEL
     description = "One-pixel attack (black-box differential evolution over a few pixels' positions and colours, L0)."
     norm = "l0"
 

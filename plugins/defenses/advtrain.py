@@ -40,6 +40,7 @@ from iqabench.gradients import project_linf
 from iqabench.metrics import images as imagemetrics
 
 from .common import model_recipe
+from .. import bib
 
 Relabel = Literal["none", "ssim", "min", "percent"]
 
@@ -49,6 +50,7 @@ class AdvTrain(Defense):
     """Retrain with ``ratio`` of each batch attacked by L-inf PGD (training-time defence)."""
 
     name = "adv-train"
+    citation = bib.IQA_ADV_TRAIN
     description = "Adversarial training: PGD crops in each batch, clean MOS or lowered labels (Chistyakova et al. 2024)"
     kind = "training"
 

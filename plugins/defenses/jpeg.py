@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from iqabench.contracts import InputDefense
 from iqabench.errors import ParameterError
+from .. import bib
 
 #: the IJG / JPEG Annex K base tables (row-major 8x8)
 LUMA = [16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
@@ -135,6 +136,7 @@ class JPEG(InputDefense):
     """JPEG compression at ``quality`` (libjpeg via PIL; reference default 50)."""
 
     name = "jpeg"
+    citation = bib.GUARDIANS
     description = "Input purification: JPEG compression at quality 50 (MSU defences benchmark)"
     differentiable = False
 
@@ -154,6 +156,7 @@ class DiffJPEG(InputDefense):
     """Differentiable JPEG at ``quality`` (straight-through rounding; reference default 50)."""
 
     name = "diffjpeg"
+    citation = (bib.SHIN_JPEG, bib.GUARDIANS)
     description = "Input purification: differentiable JPEG, quality 50, straight-through rounding (MSU defences benchmark)"
 
     quality: int = 50

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from iqabench.contracts import InputDefense, check_positive
 from iqabench.errors import ParameterError
+from .. import bib
 
 
 def _odd_kernel(defense: InputDefense, field: str = "kernel_size") -> None:
@@ -69,6 +70,7 @@ class GaussianBlur(InputDefense):
     ``0.3 ((k - 1) / 2 - 1) + 0.8`` (0.8 at k = 3), as the reference does."""
 
     name = "gaussian-blur"
+    citation = bib.GUARDIANS
     description = "Input purification: Gaussian blur (kernel 3, sigma by OpenCV's rule; MSU defences benchmark)"
 
     kernel_size: int = 3
@@ -93,6 +95,7 @@ class MedianBlur(InputDefense):
     """Median filter over ``kernel_size`` x ``kernel_size`` windows, reflect padding."""
 
     name = "median-blur"
+    citation = bib.GUARDIANS
     description = "Input purification: 3x3 median filter (MSU defences benchmark)"
 
     kernel_size: int = 3
@@ -110,6 +113,7 @@ class Unsharp(InputDefense):
     """Unsharp masking ``clip(x + amount (x - blur(x)), 0, 1)`` with a Gaussian blur."""
 
     name = "unsharp"
+    citation = bib.GUARDIANS
     description = "Input purification: unsharp masking (kernel 5, sigma 1, amount 1; MSU defences benchmark)"
 
     kernel_size: int = 5
@@ -132,6 +136,7 @@ class Resize(InputDefense):
     the smaller image): ``restore = False``."""
 
     name = "resize"
+    citation = bib.GUARDIANS
     description = "Input purification: bilinear antialiased resize by 0.5 (MSU defences benchmark); restore=true resizes back"
 
     scale: float = 0.5
@@ -157,6 +162,7 @@ class BitDepth(InputDefense):
     gradient: an adaptive attacker goes through it by BPDA."""
 
     name = "bit-depth"
+    citation = bib.GUARDIANS
     description = "Input purification: colour quantisation to 16 levels per channel (MSU defences benchmark)"
     differentiable = False
 
@@ -178,6 +184,7 @@ class Flip(InputDefense):
     ``"horizontal"`` or ``"vertical"``."""
 
     name = "flip"
+    citation = bib.GUARDIANS
     description = "Input purification: flip both axes (MSU defences benchmark)"
 
     axes: Literal["both", "horizontal", "vertical"] = "both"
@@ -192,6 +199,7 @@ class RandomNoise(InputDefense):
     """Additive Gaussian noise of std ``sigma``, clamped to [0, 1]."""
 
     name = "random-noise"
+    citation = bib.GUARDIANS
     description = "Input purification: additive Gaussian noise, sigma 0.01 (MSU defences benchmark)"
     random = True
 
@@ -211,6 +219,7 @@ class RandomCrop(InputDefense):
     transform on a batch tensor); an image side under ``size`` is kept whole."""
 
     name = "random-crop"
+    citation = bib.GUARDIANS
     description = "Input purification: random 128 px crop (MSU defences benchmark)"
     random = True
 
@@ -246,6 +255,7 @@ class RandomRotate(InputDefense):
     """Rotation by an angle drawn uniformly in [-angle_limit, angle_limit] degrees (one per batch)."""
 
     name = "random-rotate"
+    citation = bib.GUARDIANS
     description = "Input purification: random rotation within +-15 degrees (MSU defences benchmark)"
     random = True
 

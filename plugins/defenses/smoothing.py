@@ -37,6 +37,7 @@ from iqabench.contracts import InputDefense, IQAModel, check_positive
 from iqabench.errors import ParameterError
 
 from .purifiers import gaussian_noise
+from .. import bib
 
 
 def order_statistics(n: int, sigma: float, radius: float, alpha: float) -> tuple[int | None, int | None]:
@@ -56,6 +57,7 @@ class MedianSmoothing(InputDefense):
     mean score over ``eot_samples`` draws, the usual attack on a smoothed model."""
 
     name = "median-smoothing"
+    citation = (bib.MEDIAN_SMOOTHING, bib.GUARDIANS)
     description = "Certified: median of n=1000 noisy scores, sigma 0.12, order-statistic bounds (Chiang et al. 2020; certified-IQA release)"
     random = True
     certified = True
