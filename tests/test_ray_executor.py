@@ -100,6 +100,30 @@ def test_ray_run_stores_exactly_the_local_rows(cluster, tmp_path):
     assert all(c["worker"]["device"] == "cpu" and c["worker"]["pid"] for c in m["cells"])
 
 
+def test_a_dataset_of_files_the_workers_cannot_see_reaches_them_and_gives_the_local_rows(cluster, tmp_path,
+                                                                                        monkeypatch):
+    """No shared filesystem: the ``folder`` dataset lies under the driver's working
+    directory (``root=/proc/self/cwd/imgs``: each process's own), which the
+    workers' (started before) does not hold."""
+    import numpy as np
+    from PIL import Image
+
+    if not Path("/proc/self/cwd").exists():
+        pytest.skip("needs /proc")
+    (tmp_path / "imgs").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "imgs" / f"im{i}.png")
+    monkeypatch.chdir(tmp_path)
+    cells = [CellSpec(model="test-tiny-cnn", dataset="folder", dataset_params={"root": "/proc/self/cwd/imgs"},
+                      split="all",
+                      attack="ifgsm", attack_params={"iters": 2}, batch_size=4)]
+    RayRunner(open_run(tmp_path / "ray.sqlite", progress=False), options=RayOptions()).run(cells)
+    ray_rows, ray_cells = store_contents(tmp_path / "ray.sqlite")
+    local_rows, local_cells = _local(tmp_path, cells)
+    assert len(ray_rows) == 6 and ray_rows == local_rows and ray_cells == local_cells
+
+
 def test_a_worker_killed_mid_cell_is_retried_to_exactly_the_uninterrupted_rows(cluster, tmp_path):
     cluster.unlink()  # arm the hook: the first cell computed kills its worker after one batch
     RayRunner(open_run(tmp_path / "ray.sqlite", progress=False), options=RayOptions()).run(CELLS[:1])

@@ -8,7 +8,11 @@ built once; its result lists the store cells it yields and carries the cache
 files it wrote, and every later task of the cells that depend on it gets
 them through Ray's object store and writes the missing ones into its own
 cache (no shared filesystem needed; with a shared ``IQABENCH_CACHE`` they
-are simply found).  Ready cells wait in the driver, which keeps the cluster's
+are simply found).  A dataset read from files travels the same way: the
+driver packs the files its parameters name, and a worker that cannot see
+them (or sees other contents) fetches and uses its own copy, with the
+driver's fingerprint, so keys and rows are the driver's
+(:mod:`iqabench.data.shipping`).  Ready cells wait in the driver, which keeps the cluster's
 slots busy with the one expected to take longest (:mod:`.schedule`).  Each
 store cell not finished in the store is claimed
 (:mod:`.claims`, like a local run) and computed by one Ray generator task that
@@ -30,7 +34,9 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ..artifacts import canonical_json
 from ..contracts import CellSpec, RunContext
+from ..data import shipping
 from ..errors import IQABenchError
 from ..progress import console
 from ..registry import notify_result
@@ -57,7 +63,9 @@ class RayOptions:
     its size, None: the machine's), ``auto`` joins the running cluster, or a
     ``ray://`` / ``host:port`` address; ``gpus_per_cell`` (fractions share a
     GPU) and ``cpus_per_cell``: what each task reserves; ``max_retries``:
-    retries of a task whose worker died."""
+    retries of a task whose worker died; ``ship_data``: pack the files of datasets
+    read from files for workers that cannot see them (False: every worker sees
+    them, e.g. on a shared filesystem; nothing is packed)."""
 
     address: str | None = None
     gpus_per_cell: float = 0.0
@@ -65,6 +73,7 @@ class RayOptions:
     max_retries: int = 3
     num_cpus: int | None = None
     num_gpus: int | None = None
+    ship_data: bool = True
 
     def __post_init__(self):
         if not self.gpus_per_cell >= 0:
@@ -89,15 +98,26 @@ def _files(results: tuple[dict, ...]) -> dict[str, bytes]:
     return {rel: blob for r in results for rel, blob in r["files"].items()}
 
 
-def prepare_task(spec: CellSpec, device: str, *deps: dict) -> dict:
-    """A planning step on a worker (``deps``: the results of the steps it waits for)."""
+def _receive(data: list[dict]) -> None:
+    """The dataset files this worker cannot see, written into its cache (fetched only then)."""
+    import ray
+
+    shipping.receive(data, lambda m: ray.get(m["files"][0]))
+
+
+def prepare_task(spec: CellSpec, device: str, data: list[dict], *deps: dict) -> dict:
+    """A planning step on a worker (``data``: its dataset's packed files, :mod:`iqabench.data.shipping`;
+    ``deps``: the results of the steps it waits for)."""
+    _receive(data)
     return {**worker.prepare(spec, _device(device), _files(deps)), **_where()}
 
 
-def compute_task(spec: CellSpec, key: str, device: str, done: set[int], stored: list[dict], *steps_: dict):
+def compute_task(spec: CellSpec, key: str, device: str, done: set[int], stored: list[dict], data: list[dict],
+                 *steps_: dict):
     """A store cell on a worker, streamed (a Ray generator task: each item reaches the
     driver as it is yielded; ``steps_``: its planning step's result and that step's deps')."""
     where = _where()
+    _receive(data)
     yield "start", where
     for kind, item in worker.compute(spec, key, _device(device), done, stored, _files(steps_)):
         yield kind, item if kind == "batch" else {**item, **where}
@@ -136,10 +156,11 @@ class RayRunner(Runner):
         prepare = ray.remote(**resources)(prepare_task)
         compute = ray.remote(**resources)(compute_task)
         graph = steps(cells)
+        data = self._pack_data(cells)
         view = PlanView(ctx.bar, self.slots())
         refs: dict[int, Any] = {}
         for step in graph:  # Ray starts each step once the steps it waits for have finished
-            refs[step.index] = prepare.remote(step.spec, ctx.device, *(refs[d] for d in step.deps))
+            refs[step.index] = prepare.remote(step.spec, ctx.device, data[step.index], *(refs[d] for d in step.deps))
         preparing = {refs[s.index]: s for s in graph}
         computing: dict[Any, tuple] = {}
         queue = CellQueue()  # ready cells, started longest-expected first while a slot is free
@@ -161,7 +182,7 @@ class RayRunner(Runner):
             forced.add(key)
             self.store.start_cell(key, cell["kind"], cell["config"], run_id)
             ref = compute.remote(step.spec, key, ctx.device, self.store.done_batches(key), self.store.images(key),
-                                 refs[step.index], *(refs[d] for d in step.deps))
+                                 data[step.index], refs[step.index], *(refs[d] for d in step.deps))
             computing[ref] = (step, pos, cell)
             view.start(key, "cluster")
             return True
@@ -214,6 +235,20 @@ class RayRunner(Runner):
                 except Exception:  # already finished, or gone with its worker
                     pass
         return [results[k] for k in sorted(results)]
+
+    def _pack_data(self, cells: list[CellSpec]) -> list[list[dict]]:
+        """Per cell, its dataset's packed files (:mod:`iqabench.data.shipping`): a manifest with
+        the files in the object store, inside a list so that Ray hands a task the reference
+        and only a worker that cannot see the files fetches them."""
+        packed: dict[str, list[dict]] = {}
+        out = []
+        for spec in cells:
+            ident = canonical_json([spec.dataset, spec.dataset_params])
+            if ident not in packed:
+                got = shipping.pack(spec.dataset, spec.dataset_params) if self.options.ship_data else None
+                packed[ident] = [] if got is None else [{**got[0], "files": [self.ray.put(got[1])]}]
+            out.append(packed[ident])
+        return out
 
     def _get(self, ref) -> dict:
         try:
