@@ -67,8 +67,9 @@ def test_the_lock_of_a_builder_that_died_is_taken_over(tmp_path):
 
     path = tmp_path / "thing.safetensors"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom iqabench.artifacts import building\n"
-         f"with building({str(path)!r}) as build:\n    print(build, flush=True)\n    time.sleep(120)"],
+        [sys.executable, "-c", ("import sys, time\nfrom iqabench.artifacts import building\n"
+                                f"with building({str(path)!r}) as build:\n    print(build, flush=True)\n"
+                                "    time.sleep(120)")],
         stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "True"  # it holds the lock, building
     os.kill(holder.pid, signal.SIGKILL)

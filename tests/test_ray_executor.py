@@ -124,6 +124,34 @@ def test_a_dataset_of_files_the_workers_cannot_see_reaches_them_and_gives_the_lo
     assert len(ray_rows) == 6 and ray_rows == local_rows and ray_cells == local_cells
 
 
+def _folder(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_galleries_and_saved_images_of_ray_cells_are_the_local_runs(cluster, tmp_path):
+    """Written on the workers, they reach the driver's machine: the gallery beside
+    the store, each attacked image under --save-images, byte for byte a local run's."""
+    import torch
+
+    cell = CellSpec(model="test-tiny-cnn", dataset="test-tiny-data", attack="ifgsm", batch_size=4,
+                    attack_params={"iters": 2})
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "local").mkdir()
+    RayRunner(open_run(tmp_path / "ray" / "s.sqlite", progress=False, save_images=tmp_path / "ray" / "saved"),
+              options=RayOptions()).run([cell])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        Runner(open_run(tmp_path / "local" / "s.sqlite", progress=False,
+                        save_images=tmp_path / "local" / "saved")).run([cell])
+    finally:
+        torch.set_num_threads(threads)
+    assert store_contents(tmp_path / "ray" / "s.sqlite") == store_contents(tmp_path / "local" / "s.sqlite")
+    saved, gallery = _folder(tmp_path / "local" / "saved"), _folder(tmp_path / "local" / "images")
+    assert len(saved) == 8 and any(name.endswith("gallery.json") for name in gallery)
+    assert _folder(tmp_path / "ray" / "saved") == saved and _folder(tmp_path / "ray" / "images") == gallery
+
+
 def test_a_worker_killed_mid_cell_is_retried_to_exactly_the_uninterrupted_rows(cluster, tmp_path):
     cluster.unlink()  # arm the hook: the first cell computed kills its worker after one batch
     RayRunner(open_run(tmp_path / "ray.sqlite", progress=False), options=RayOptions()).run(CELLS[:1])

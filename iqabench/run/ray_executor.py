@@ -12,7 +12,10 @@ are simply found).  A dataset read from files travels the same way: the
 driver packs the files its parameters name, and a worker that cannot see
 them (or sees other contents) fetches and uses its own copy, with the
 driver's fingerprint, so keys and rows are the driver's
-(:mod:`iqabench.data.shipping`).  Ready cells wait in the driver, which keeps the cluster's
+(:mod:`iqabench.data.shipping`).  A cell's gallery and saved images
+(``--save-images``) are written on the worker in a folder of its own and
+come back with its batches and summary; the driver writes them where a local
+run does (:class:`.worker.Outputs`).  Ready cells wait in the driver, which keeps the cluster's
 slots busy with the one expected to take longest (:mod:`.schedule`).  Each
 store cell not finished in the store is claimed
 (:mod:`.claims`, like a local run) and computed by one Ray generator task that
@@ -29,13 +32,15 @@ Ray is imported only when this executor runs: ``pip install "iqabench[ray]"``.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..artifacts import canonical_json
+from ..artifacts import atomic_write_bytes, canonical_json
 from ..contracts import CellSpec, RunContext
+from ..contracts.context import gallery_dir
 from ..data import shipping
 from ..errors import IQABenchError
 from ..progress import console
@@ -113,14 +118,14 @@ def prepare_task(spec: CellSpec, device: str, data: list[dict], *deps: dict) -> 
 
 
 def compute_task(spec: CellSpec, key: str, device: str, done: set[int], stored: list[dict], data: list[dict],
-                 *steps_: dict):
+                 outputs: worker.Outputs, *steps_: dict):
     """A store cell on a worker, streamed (a Ray generator task: each item reaches the
     driver as it is yielded; ``steps_``: its planning step's result and that step's deps')."""
     where = _where()
     _receive(data)
     yield "start", where
-    for kind, item in worker.compute(spec, key, _device(device), done, stored, _files(steps_)):
-        yield kind, item if kind == "batch" else {**item, **where}
+    for kind, item in worker.compute(spec, key, _device(device), done, stored, _files(steps_), outputs):
+        yield kind, {**item, **where} if kind == "summary" else item
 
 
 class RayRunner(Runner):
@@ -181,8 +186,11 @@ class RayRunner(Runner):
                 self.store.reset_cell(key)
             forced.add(key)
             self.store.start_cell(key, cell["kind"], cell["config"], run_id)
-            ref = compute.remote(step.spec, key, ctx.device, self.store.done_batches(key), self.store.images(key),
-                                 data[step.index], refs[step.index], *(refs[d] for d in step.deps))
+            done = self.store.done_batches(key)
+            outputs = worker.Outputs(ctx.gallery, worker.folder_files(gallery_dir(self.store.path, key)) if done
+                                     else {}, ctx.save_images is not None)
+            ref = compute.remote(step.spec, key, ctx.device, done, self.store.images(key), data[step.index],
+                                 outputs, refs[step.index], *(refs[d] for d in step.deps))
             computing[ref] = (step, pos, cell)
             view.start(key, "cluster")
             return True
@@ -223,6 +231,9 @@ class RayRunner(Runner):
                         raise
                     if kind == "start":
                         view.start(cell["key"], item["host"])
+                    elif kind == "saved":  # the batch's saved images, written before its rows are stored
+                        for rel, blob in item.items():
+                            atomic_write_bytes(ctx.save_images / rel, blob)
                     elif kind == "batch":  # each batch in its own transaction, as the local runner stores it
                         self.store.add_batch(cell["key"], *item)
                     else:
@@ -262,6 +273,11 @@ class RayRunner(Runner):
     def _finish(self, cell: dict, out: dict, manifest: dict, view: PlanView) -> dict:
         """Store a computed cell's summary (its batches are stored) and record where it ran."""
         key = cell["key"]
+        if "gallery" in out:  # the cell's gallery beside the store, as a local run leaves it
+            folder = gallery_dir(self.store.path, key)
+            shutil.rmtree(folder, ignore_errors=True)
+            for name, blob in out["gallery"].items():
+                atomic_write_bytes(folder / name, blob)
         try:
             self.store.finish_cell(key, out["summary"])
         finally:
