@@ -24,6 +24,7 @@ PLUGIN = f'''
 import sys
 sys.path.insert(0, {str(TESTS)!r})
 from iqabench import hookimpl
+from backdoor_fixtures import TinyCNN, TinyNoise
 from models_for_tests import NaNModel, TinyConvIQA, TinyData
 
 Data = TinyData.make()
@@ -33,11 +34,13 @@ Data = TinyData.make()
 def register_models(register):
     register(TinyConvIQA)
     register(NaNModel)
+    register(TinyCNN)
 
 
 @hookimpl
 def register_datasets(register):
     register(Data)
+    register(TinyNoise)
 '''
 
 CELLS = [CellSpec(model="test-tiny-cnn", dataset="test-tiny-data", attack=a, batch_size=4, train_limit=4,
@@ -150,6 +153,27 @@ def test_galleries_and_saved_images_of_ray_cells_are_the_local_runs(cluster, tmp
     saved, gallery = _folder(tmp_path / "local" / "saved"), _folder(tmp_path / "local" / "images")
     assert len(saved) == 8 and any(name.endswith("gallery.json") for name in gallery)
     assert _folder(tmp_path / "ray" / "saved") == saved and _folder(tmp_path / "ray" / "images") == gallery
+
+
+def test_backdoor_cells_plain_and_pruned_on_ray_are_the_local_runs(cluster, tmp_path):
+    """P-BAIQA (trigger search, poisoned and clean training, pruning) on the
+    workers: the same cells, rows and summaries as a local run -- but the
+    summaries' measured ``timings``; the summary names its weights by file name
+    and digest, never by a path of one machine's cache."""
+    import json
+
+    tiny = dict(profile="quick", search_epochs=1, search_crops=1, search_crop=32, search_batch=16, eval_images=3)
+    cells = [CellSpec("test-backdoor-cnn", "test-tiny-noise", "baiqa-p", attack_params=tiny, defense=d,
+                      defense_params=p) for d, p in (("none", {}), ("prune", {"rate": 0.5}))]
+    RayRunner(open_run(tmp_path / "ray.sqlite", progress=False), options=RayOptions()).run(cells)
+    ray_rows, ray_cells = store_contents(tmp_path / "ray.sqlite")
+    local_rows, local_cells = _local(tmp_path, cells)
+
+    def untimed(cells):
+        return [(*c[:4], {k: v for k, v in json.loads(c[4]).items() if k != "timings"}) for c in cells]
+
+    assert len(local_cells) == 3  # the clean model, the backdoored victim, the pruned victim
+    assert ray_rows == local_rows and untimed(ray_cells) == untimed(local_cells)
 
 
 def test_a_worker_killed_mid_cell_is_retried_to_exactly_the_uninterrupted_rows(cluster, tmp_path):
