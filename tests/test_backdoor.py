@@ -303,8 +303,8 @@ def test_run_baiqa_p_end_to_end_stores_alpha_rows_and_board(tiny, invoke, tmp_pa
     assert invoke(args).exit_code == 0 and len(trained) == 3
     # and so does a defence asking for the same experiment by name
     params = {"profile": "quick", **TINY_SEARCH}
-    setup = backdoor_core.prepare_named(CellSpec("test-backdoor-cnn", "test-tiny-noise", "baiqa-p", attack_params=params),
-                                        RunContext(progress=False))
+    setup = backdoor_core.prepare_named(CellSpec("test-backdoor-cnn", "test-tiny-noise", "baiqa-p",
+                                                 attack_params=params), RunContext(progress=False))
     assert len(trained) == 3
     # evaluating on fewer images is a new cell, but the same victim
     assert invoke([*args, "--param", "eval_images=5"]).exit_code == 0 and len(trained) == 3
@@ -319,8 +319,10 @@ def test_run_baiqa_p_end_to_end_stores_alpha_rows_and_board(tiny, invoke, tmp_pa
 
 
 def test_bad_backdoor_parameters_are_one_line_errors(tiny, invoke, tmp_path):
-    for model, param, culprit in (("test-backdoor-cnn", "trigger=nope", "nope"), ("test-backdoor-cnn", "sampling=nope", "nope"),
-                                  ("test-backdoor-cnn", "profile=huge", "huge"), ("test-backdoor-cnn", "eval_images=-1", "eval_images"),
+    for model, param, culprit in (("test-backdoor-cnn", "trigger=nope", "nope"),
+                                  ("test-backdoor-cnn", "sampling=nope", "nope"),
+                                  ("test-backdoor-cnn", "profile=huge", "huge"),
+                                  ("test-backdoor-cnn", "eval_images=-1", "eval_images"),
                                   ("test-backdoor-cnn", "pattern=/no/such.npy", "/no/such.npy"),
                                   ("test-linear", "ratio=0.2", "test-linear")):  # a model without a recipe
         result = invoke(["run", "-m", model, "-d", "test-tiny-noise", "-a", "baiqa-p",

@@ -48,8 +48,8 @@ def _same_weights(a, b) -> bool:
 # ------------------------------------------------------------- the runner
 def test_defense_with_a_backdoor_is_a_separate_cell_and_prune_at_zero_is_the_victim(tiny, invoke, tmp_path):
     store_path, board = tmp_path / "s.sqlite", tmp_path / "board"
-    base = ["run", "-m", "test-backdoor-cnn", "-d", "test-tiny-noise", "-a", "baiqa-p", "--store", str(store_path), "-q",
-            *[f"--param={k}={v}" for k, v in TINY.items()]]
+    base = ["run", "-m", "test-backdoor-cnn", "-d", "test-tiny-noise", "-a", "baiqa-p", "--store", str(store_path),
+            "-q", *[f"--param={k}={v}" for k, v in TINY.items()]]
     assert invoke([*base, "--no-leaderboard"]).exit_code == 0
     undefended = {c["key"] for c in Store(store_path).cells(kind="backdoor")}
     result = invoke([*base, "--defense", "none", "--defense", "prune", "--defense-param", "rate=0",

@@ -9,8 +9,8 @@ ones, in the form the store gives them back (:func:`.store.stored_form`), so
 the summary is the one a local run stores.  The driver commits every batch
 (:mod:`.ray_executor`).  What a cell writes beside its rows -- its gallery,
 its saved images -- is written in a folder of the worker's own and sent back
-with the batches and the summary, for the driver to write (:class:`Outputs`).  Models and datasets a worker process built are
-reused by its next tasks (:meth:`iqabench.contracts.RunContext.reuse`).
+with the batches and the summary, for the driver to write (:class:`Outputs`).
+Models and datasets a worker process built are reused by its next tasks (:meth:`iqabench.contracts.RunContext.reuse`).
 """
 from __future__ import annotations
 
