@@ -56,8 +56,8 @@ def fit_universal(attack: UniversalAttack, model: IQAModel, dataset: IQADataset,
            "params": attack.params, "seed": spec.seed, "batch_size": spec.batch_size, "fit_threads": FIT_THREADS}
     key = config_key(cfg)
     path = cache_dir("uaps") / f"{spec.attack}-{key}.safetensors"
-    with building(path) as build:  # two runs that need it at once: one fits, the other loads
-        if not build:
+    with building(path) as missing:  # two runs that need it at once: one fits, the other loads
+        if not missing:
             return load_state(path)["uap"].to(ctx.device), key
         source = BatchSource(subset(pool, spec.train_limit, spec.seed), spec.batch_size, ctx.device,
                              lambda item: load_checked(dataset, item, model))

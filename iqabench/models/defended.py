@@ -143,8 +143,8 @@ def cached_defense(defense: Defense, spec: CellSpec, config: dict, start: Callab
     """
     name, key = config["defense"]["name"], config_key(config)
     path = cache_dir("defended") / f"{spec.model}-{name}-{key}.safetensors"
-    with building(path, lambda: path.exists() and card_path(path).exists()) as build:  # once among runs
-        if build:
+    with building(path, lambda: path.exists() and card_path(path).exists()) as missing:  # once among runs
+        if missing:
             apply_defense(defense, start(), data(), path, ctx, info=info, score_range=score_range)
     model = build_model(spec.model, spec.model_params, str(path), ctx.device, ctx.seed)
     model.defense = {"name": name, "kind": defense.kind, "params": defense.params, "artifact": key}

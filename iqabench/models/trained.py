@@ -41,7 +41,7 @@ def train_cached(model: tuple[str, dict[str, Any]], dataset: tuple[str, dict[str
                                                     start_identity(net))
     if force:
         return {"path": path, "card": train_and_save(net, data, recipe, path, ctx), "cached": False}
-    with building(path, lambda: path.exists() and card_path(path).exists()) as build:  # once among runs
-        if build:
+    with building(path, lambda: path.exists() and card_path(path).exists()) as missing:  # once among runs
+        if missing:
             return {"path": path, "card": train_and_save(net, data, recipe, path, ctx), "cached": False}
     return {"path": path, "card": json.loads(card_path(path).read_text()), "cached": True}

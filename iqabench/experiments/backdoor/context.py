@@ -117,8 +117,8 @@ class BackdoorContext:
         cfg = {**self.identity(), "role": role, **extra}
         key = config_key(cfg)
         path = cache_dir(f"{role}s") / f"{self.model_name}-{key}.safetensors"
-        with building(path, lambda: path.exists() and card_path(path).exists()) as build:  # once among runs
-            if not build:
+        with building(path, lambda: path.exists() and card_path(path).exists()) as missing:  # once among runs
+            if not missing:
                 current_work_ahead().withdraw(self.train_steps.get(role, 0))
             else:
                 dataset = data()
@@ -147,8 +147,8 @@ class BackdoorContext:
         if path is None:
             path = trained_path(self.model_name, self.resolved_params, self.dataset, self.recipe, self.seed,
                                 start=self.start)
-        with building(path, lambda: path.exists() and card_path(path).exists()) as build:  # once among runs
-            if not build:
+        with building(path, lambda: path.exists() and card_path(path).exists()) as missing:  # once among runs
+            if not missing:
                 current_work_ahead().withdraw(self.train_steps["clean"])
             else:
                 model = self.fresh_model()
