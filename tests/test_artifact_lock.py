@@ -81,3 +81,4 @@ def test_the_lock_of_a_builder_that_died_is_taken_over(tmp_path):
     assert time.monotonic() - started < 5
     with building(path) as build:
         assert not build  # built: loaded
+    assert [p.name for p in tmp_path.iterdir()] == ["thing.safetensors"]  # no lock file is left
