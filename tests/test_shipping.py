@@ -44,3 +44,15 @@ def test_a_worker_seeing_other_contents_uses_the_drivers_files_and_fingerprint(t
     assert fetched == ["folder"] and worker.root != driver.root
     assert worker.fingerprint() == fingerprint
     assert all(torch.equal(a, b) for a, b in zip(_pixels(worker), want, strict=True))
+
+
+def test_a_relative_file_name_is_not_taken_for_a_path(tmp_path, monkeypatch):
+    """``folder``'s ``csv`` is relative to its root: a file of that name in the
+    working directory must not be shipped in its place."""
+    _images(tmp_path / "imgs", seed=0)
+    (tmp_path / "imgs" / "labels.csv").write_text("name,mos\nim0.png,1\n")
+    (tmp_path / "labels.csv").write_text("unrelated\n")
+    (tmp_path / "split.csv").write_text("name,split\n")
+    monkeypatch.chdir(tmp_path)
+    params = {"root": "imgs", "csv": "labels.csv", "split_file": str(tmp_path / "split.csv"), "missing": "skip"}
+    assert shipping.path_params(params) == sorted(["imgs", str(tmp_path / "split.csv")])

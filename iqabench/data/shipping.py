@@ -54,9 +54,20 @@ def digest(files: dict[str, bytes]) -> str:
     return h.hexdigest()[:32]
 
 
+def _names_path(value: str) -> bool:
+    """Whether ``value`` names a file or folder here: an absolute (or ``~``) path
+    that exists, or an existing folder relative to the working directory.  A
+    relative file name is not taken for one: it may be relative to something
+    else (``folder``'s ``csv`` is relative to its root) -- give files absolute."""
+    if not value:
+        return False
+    path = _local(value)
+    return path.exists() if path.is_absolute() else path.is_dir()
+
+
 def path_params(params: dict) -> list[str]:
     """The values of ``params`` that name a file or folder on this machine."""
-    return sorted({v for v in params.values() if isinstance(v, str) and v and _local(v).exists()})
+    return sorted({v for v in params.values() if isinstance(v, str) and _names_path(v)})
 
 
 def pack(name: str, params: dict) -> tuple[dict, dict[str, dict[str, bytes]]] | None:
