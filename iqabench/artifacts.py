@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .errors import WeightsError
 
@@ -91,6 +92,59 @@ def materialise(files: dict[str, bytes]) -> None:
         path = root / rel
         if not path.exists():
             atomic_write_bytes(path, blob)
+
+
+@contextmanager
+def building(path: str | Path, ready: Callable[[], bool] | None = None) -> Iterator[bool]:
+    """Build the artifact ``path`` at most once among the processes that share the cache.
+
+    Yields False when the artifact is ``ready()`` (default: ``path`` exists),
+    else True while this process holds the artifact's lock -- it builds and
+    writes it inside the block.  A second process that needs it meanwhile
+    waits for the lock (saying who holds it), then finds it ready and loads
+    it.  The lock is ``fcntl.flock`` on ``<path>.lock`` (which names the
+    holder's host and pid, and is removed when the holder is done): the kernel
+    releases it when its holder dies, so a killed builder's lock is taken
+    over at once.  Where no lock file can be
+    made (a read-only cache) the artifact is built without one.
+    """
+    import fcntl
+    import socket
+
+    path = Path(path)
+    ready = ready or path.exists
+    if ready():
+        yield False
+        return
+    lock = path.with_name(path.name + ".lock")
+    while True:
+        try:
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError:
+            yield not ready()
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            print(f"waiting for {holder} building {path.name}", file=sys.stderr)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:  # the holder removes the lock file before it lets go: a lock on a removed file is stale
+            if os.stat(lock).st_ino == os.fstat(fd).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{socket.gethostname()} pid {os.getpid()}".encode(), 0)
+        yield not ready()
+    finally:
+        try:
+            os.unlink(lock)  # no lock files are left in the cache
+        finally:
+            os.close(fd)  # releases the lock
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

@@ -11,7 +11,7 @@ from iqabench.hookspecs import hookimpl
 class TinyCNN(IQAModel):
     """Two 3x3 convolutions, mean and std pooling, one linear layer; trains in a second."""
 
-    name = "test-tiny-cnn"
+    name = "test-backdoor-cnn"
     lower_better = False
     min_size = 16
 

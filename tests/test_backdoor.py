@@ -15,7 +15,7 @@ from iqabench.contracts import CellSpec, RunContext
 from iqabench.experiments import backdoor as backdoor_core
 from iqabench.experiments.backdoor import BackdoorContext
 from iqabench.experiments.backdoor import context as backdoor_context
-from iqabench.experiments.backdoor.experiment import victim_config
+from iqabench.experiments.backdoor.experiment import victim_config, weights_id
 from iqabench.models import cards
 from iqabench.experiments.backdoor.evaluation import evaluate_backdoor
 from iqabench.metrics.backdoor import TEST_ALPHAS, shift_metrics
@@ -49,7 +49,7 @@ def tiny(plugin):
 
 
 def context(dataset, **kw) -> BackdoorContext:
-    return BackdoorContext("test-tiny-cnn", {}, dataset, RunContext(seed=0), **kw)
+    return BackdoorContext("test-backdoor-cnn", {}, dataset, RunContext(seed=0), **kw)
 
 
 # ------------------------------------------------------------ alpha sampling
@@ -253,8 +253,8 @@ def test_clean_model_is_the_train_cache_or_matching_shipped_weights(tiny, monkey
             recipe["threads"] = threads
         card_path(shipped).write_text(json.dumps({**card, "recipe": recipe}))
         assert (context(tiny)._shipped_clean() == shipped) is reused
-    assert BackdoorContext("test-tiny-cnn", {}, tiny, RunContext(seed=1))._shipped_clean() is None
-    assert BackdoorContext("test-tiny-cnn", {"width": 4}, tiny)._shipped_clean() is None
+    assert BackdoorContext("test-backdoor-cnn", {}, tiny, RunContext(seed=1))._shipped_clean() is None
+    assert BackdoorContext("test-backdoor-cnn", {"width": 4}, tiny)._shipped_clean() is None
 
 
 # -------------------------------------------------------------- end to end
@@ -266,7 +266,7 @@ def test_run_baiqa_p_end_to_end_stores_alpha_rows_and_board(tiny, invoke, tmp_pa
     monkeypatch.setattr(backdoor_context, "train_model", counting)  # surrogate and victim
     monkeypatch.setattr(cards, "train_model", counting)  # the clean model (iqabench train's)
     store_path, board = tmp_path / "store.sqlite", tmp_path / "board"
-    args = ["run", "-m", "test-tiny-cnn", "-d", "test-tiny-noise", "-a", "baiqa-p", "--profile", "quick",
+    args = ["run", "-m", "test-backdoor-cnn", "-d", "test-tiny-noise", "-a", "baiqa-p", "--profile", "quick",
             "--store", str(store_path), "--leaderboard", str(board), "-q",
             *[f"--param={k}={v}" for k, v in TINY_SEARCH.items()]]
     result = invoke(args)
@@ -303,8 +303,8 @@ def test_run_baiqa_p_end_to_end_stores_alpha_rows_and_board(tiny, invoke, tmp_pa
     assert invoke(args).exit_code == 0 and len(trained) == 3
     # and so does a defence asking for the same experiment by name
     params = {"profile": "quick", **TINY_SEARCH}
-    setup = backdoor_core.prepare_named(CellSpec("test-tiny-cnn", "test-tiny-noise", "baiqa-p", attack_params=params),
-                                        RunContext(progress=False))
+    setup = backdoor_core.prepare_named(CellSpec("test-backdoor-cnn", "test-tiny-noise", "baiqa-p",
+                                                 attack_params=params), RunContext(progress=False))
     assert len(trained) == 3
     # evaluating on fewer images is a new cell, but the same victim
     assert invoke([*args, "--param", "eval_images=5"]).exit_code == 0 and len(trained) == 3
@@ -312,7 +312,7 @@ def test_run_baiqa_p_end_to_end_stores_alpha_rows_and_board(tiny, invoke, tmp_pa
     table = pd.read_csv(board / "backdoor.csv")  # a row pair per evaluation size
     assert sorted(table["n_triggered"]) == [5, 5, n_test, n_test]
     victim_cell = next(c for c in cells if c["config"]["victim"] == "backdoored")
-    assert str(setup.victim_path) == victim_cell["summary"]["artifact"]
+    assert victim_cell["summary"]["artifact"] == weights_id(setup.victim_path)  # name and digest, no path
     again = evaluate_backdoor(setup.victim, setup.context.dataset, TinyNoise().items("test"), setup.trigger,
                               setup.delta_max)["metrics"]
     assert again["mmra"] == pytest.approx(victim_cell["summary"]["mmra"], abs=1e-6)
@@ -346,9 +346,11 @@ def test_run_baiqa_p_end_to_end_stores_alpha_rows_and_board(tiny, invoke, tmp_pa
 
 
 def test_bad_backdoor_parameters_are_one_line_errors(tiny, invoke, tmp_path):
-    for model, param, culprit in (("test-tiny-cnn", "trigger=nope", "nope"), ("test-tiny-cnn", "sampling=nope", "nope"),
-                                  ("test-tiny-cnn", "profile=huge", "huge"), ("test-tiny-cnn", "eval_images=-1", "eval_images"),
-                                  ("test-tiny-cnn", "pattern=/no/such.npy", "/no/such.npy"),
+    for model, param, culprit in (("test-backdoor-cnn", "trigger=nope", "nope"),
+                                  ("test-backdoor-cnn", "sampling=nope", "nope"),
+                                  ("test-backdoor-cnn", "profile=huge", "huge"),
+                                  ("test-backdoor-cnn", "eval_images=-1", "eval_images"),
+                                  ("test-backdoor-cnn", "pattern=/no/such.npy", "/no/such.npy"),
                                   ("test-linear", "ratio=0.2", "test-linear")):  # a model without a recipe
         result = invoke(["run", "-m", model, "-d", "test-tiny-noise", "-a", "baiqa-p",
                          "--param", param, "--store", str(tmp_path / "s.sqlite"), "--no-leaderboard"])
@@ -482,7 +484,7 @@ def test_only_the_paper_profile_evaluates_on_random_crops_and_only_its_cell_key_
 
     attack = build_attack("baiqa-c", {"profile": profile, "trigger": "blended"})
     assert attack.eval_crops == crops
-    spec = CellSpec("test-tiny-cnn", "test-tiny-noise", "baiqa-c", attack_params={"profile": profile})
+    spec = CellSpec("test-backdoor-cnn", "test-tiny-noise", "baiqa-c", attack_params={"profile": profile})
     plan = backdoor_core.plan_backdoor(attack, spec, tiny, RunContext(progress=False))
     cfg = victim_config(spec, attack, tiny, plan, plan.context.clean_model()[1])
     recorded = set(cfg["attack"]["params"])
@@ -522,7 +524,7 @@ def test_budget_board_plots_mmra_against_pgd_eps_per_ratio_and_keeps_table1_to_d
     grids = [{"ratio": r, "pgd_eps": f"{e}/255", "pgd_step": f"{e / 4:g}/255", "pgd_iters": 3}
              for r in (0.2, 0.4) for e in (2, 8)]
     suite = tmp_path / "budget.toml"
-    toml = ['models = ["test-tiny-cnn"]\ndatasets = ["test-tiny-noise"]\nattacks = ["baiqa-c"]\n']
+    toml = ['models = ["test-backdoor-cnn"]\ndatasets = ["test-tiny-noise"]\nattacks = ["baiqa-c"]\n']
     for g in [{}, *grids]:  # {}: the profile's default budget (Table 1)
         params = {**common, **g}
         toml.append("[[grid]]\nparams.baiqa-c = { " + ", ".join(

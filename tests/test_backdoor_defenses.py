@@ -37,7 +37,7 @@ def _plan(dataset):
 
 
 def _spec(defense: str, **params) -> CellSpec:
-    return CellSpec("test-tiny-cnn", "test-tiny-noise", "baiqa-p", attack_params=dict(TINY), defense=defense,
+    return CellSpec("test-backdoor-cnn", "test-tiny-noise", "baiqa-p", attack_params=dict(TINY), defense=defense,
                     defense_params=params)
 
 
@@ -49,8 +49,8 @@ def _same_weights(a, b) -> bool:
 # ------------------------------------------------------------- the runner
 def test_defense_with_a_backdoor_is_a_separate_cell_and_prune_at_zero_is_the_victim(tiny, invoke, tmp_path):
     store_path, board = tmp_path / "s.sqlite", tmp_path / "board"
-    base = ["run", "-m", "test-tiny-cnn", "-d", "test-tiny-noise", "-a", "baiqa-p", "--store", str(store_path), "-q",
-            *[f"--param={k}={v}" for k, v in TINY.items()]]
+    base = ["run", "-m", "test-backdoor-cnn", "-d", "test-tiny-noise", "-a", "baiqa-p", "--store", str(store_path),
+            "-q", *[f"--param={k}={v}" for k, v in TINY.items()]]
     assert invoke([*base, "--no-leaderboard"]).exit_code == 0
     undefended = {c["key"] for c in Store(store_path).cells(kind="backdoor")}
     result = invoke([*base, "--defense", "none", "--defense", "prune", "--defense-param", "rate=0",
@@ -80,7 +80,7 @@ def test_defense_with_a_backdoor_is_a_separate_cell_and_prune_at_zero_is_the_vic
 
 def test_a_defended_backdoor_without_a_train_split_is_a_one_line_error(tiny, invoke, tmp_path, monkeypatch):
     monkeypatch.setattr(TinyNoise, "SIZES", {"test": 12})
-    result = invoke(["run", "-m", "test-tiny-cnn", "-d", "test-tiny-noise", "-a", "baiqa-p", "--defense", "prune",
+    result = invoke(["run", "-m", "test-backdoor-cnn", "-d", "test-tiny-noise", "-a", "baiqa-p", "--defense", "prune",
                      "--store", str(tmp_path / "s.sqlite"), "--no-leaderboard", "-q"])
     assert result.exit_code == 1 and "'train' split" in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
@@ -180,7 +180,7 @@ def test_the_backdoor_defenses_suite_runs_end_to_end_on_a_tiny_model(tiny, invok
     from iqabench.registry import suites
 
     text = suites()["backdoor-defenses"][0]
-    text = text.replace('["cnniqa"]', '["test-tiny-cnn"]').replace('["embedded"]', '["test-tiny-noise"]')
+    text = text.replace('["cnniqa"]', '["test-backdoor-cnn"]').replace('["embedded"]', '["test-tiny-noise"]')
     text += "\n[params.baiqa-p]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in TINY.items())
     (tmp_path / "suite.toml").write_text(text)
     board = tmp_path / "board"

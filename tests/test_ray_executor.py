@@ -24,6 +24,7 @@ PLUGIN = f'''
 import sys
 sys.path.insert(0, {str(TESTS)!r})
 from iqabench import hookimpl
+from backdoor_fixtures import TinyCNN, TinyNoise
 from models_for_tests import NaNModel, TinyConvIQA, TinyData
 
 Data = TinyData.make()
@@ -33,11 +34,13 @@ Data = TinyData.make()
 def register_models(register):
     register(TinyConvIQA)
     register(NaNModel)
+    register(TinyCNN)
 
 
 @hookimpl
 def register_datasets(register):
     register(Data)
+    register(TinyNoise)
 '''
 
 CELLS = [CellSpec(model="test-tiny-cnn", dataset="test-tiny-data", attack=a, batch_size=4, train_limit=4,
@@ -98,6 +101,79 @@ def test_ray_run_stores_exactly_the_local_rows(cluster, tmp_path):
     m = run["manifest"]
     assert m["executor"] == "ray" and len(m["ray"]["nodes"]) == 1
     assert all(c["worker"]["device"] == "cpu" and c["worker"]["pid"] for c in m["cells"])
+
+
+def test_a_dataset_of_files_the_workers_cannot_see_reaches_them_and_gives_the_local_rows(cluster, tmp_path,
+                                                                                        monkeypatch):
+    """No shared filesystem: the ``folder`` dataset lies under the driver's working
+    directory (``root=/proc/self/cwd/imgs``: each process's own), which the
+    workers' (started before) does not hold."""
+    import numpy as np
+    from PIL import Image
+
+    if not Path("/proc/self/cwd").exists():
+        pytest.skip("needs /proc")
+    (tmp_path / "imgs").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "imgs" / f"im{i}.png")
+    monkeypatch.chdir(tmp_path)
+    cells = [CellSpec(model="test-tiny-cnn", dataset="folder", dataset_params={"root": "/proc/self/cwd/imgs"},
+                      split="all",
+                      attack="ifgsm", attack_params={"iters": 2}, batch_size=4)]
+    RayRunner(open_run(tmp_path / "ray.sqlite", progress=False), options=RayOptions()).run(cells)
+    ray_rows, ray_cells = store_contents(tmp_path / "ray.sqlite")
+    local_rows, local_cells = _local(tmp_path, cells)
+    assert len(ray_rows) == 6 and ray_rows == local_rows and ray_cells == local_cells
+
+
+def _folder(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_galleries_and_saved_images_of_ray_cells_are_the_local_runs(cluster, tmp_path):
+    """Written on the workers, they reach the driver's machine: the gallery beside
+    the store, each attacked image under --save-images, byte for byte a local run's."""
+    import torch
+
+    cell = CellSpec(model="test-tiny-cnn", dataset="test-tiny-data", attack="ifgsm", batch_size=4,
+                    attack_params={"iters": 2})
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "local").mkdir()
+    RayRunner(open_run(tmp_path / "ray" / "s.sqlite", progress=False, save_images=tmp_path / "ray" / "saved"),
+              options=RayOptions()).run([cell])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        Runner(open_run(tmp_path / "local" / "s.sqlite", progress=False,
+                        save_images=tmp_path / "local" / "saved")).run([cell])
+    finally:
+        torch.set_num_threads(threads)
+    assert store_contents(tmp_path / "ray" / "s.sqlite") == store_contents(tmp_path / "local" / "s.sqlite")
+    saved, gallery = _folder(tmp_path / "local" / "saved"), _folder(tmp_path / "local" / "images")
+    assert len(saved) == 8 and any(name.endswith("gallery.json") for name in gallery)
+    assert _folder(tmp_path / "ray" / "saved") == saved and _folder(tmp_path / "ray" / "images") == gallery
+
+
+def test_backdoor_cells_plain_and_pruned_on_ray_are_the_local_runs(cluster, tmp_path):
+    """P-BAIQA (trigger search, poisoned and clean training, pruning) on the
+    workers: the same cells, rows and summaries as a local run -- but the
+    summaries' measured ``timings``; the summary names its weights by file name
+    and digest, never by a path of one machine's cache."""
+    import json
+
+    tiny = dict(profile="quick", search_epochs=1, search_crops=1, search_crop=32, search_batch=16, eval_images=3)
+    cells = [CellSpec("test-backdoor-cnn", "test-tiny-noise", "baiqa-p", attack_params=tiny, defense=d,
+                      defense_params=p) for d, p in (("none", {}), ("prune", {"rate": 0.5}))]
+    RayRunner(open_run(tmp_path / "ray.sqlite", progress=False), options=RayOptions()).run(cells)
+    ray_rows, ray_cells = store_contents(tmp_path / "ray.sqlite")
+    local_rows, local_cells = _local(tmp_path, cells)
+
+    def untimed(cells):
+        return [(*c[:4], {k: v for k, v in json.loads(c[4]).items() if k != "timings"}) for c in cells]
+
+    assert len(local_cells) == 3  # the clean model, the backdoored victim, the pruned victim
+    assert ray_rows == local_rows and untimed(ray_cells) == untimed(local_cells)
 
 
 def test_a_worker_killed_mid_cell_is_retried_to_exactly_the_uninterrupted_rows(cluster, tmp_path):

@@ -181,3 +181,30 @@ def test_a_clean_range_is_measured_on_every_stratum():
     low, high = ensure_score_range(model, Interleaved(), "cpu")
     assert low < 30 and high > 70
     assert model.range_sampling == {"range_sampling": SCHEME}  # part of the model's identity in cell keys
+
+
+def test_a_model_reused_on_another_dataset_measures_that_datasets_range(tmp_path, monkeypatch):
+    """A run (or a Ray worker) keeps one model object for all its cells: the
+    range it measured on one dataset must not normalise another's cells (the
+    range a cell gets would depend on which cells ran before it)."""
+    from iqabench.models.score_range import ensure_score_range
+    from models_for_tests import TinyConvIQA, TinyData
+
+    monkeypatch.setenv("IQABENCH_CACHE", str(tmp_path))
+
+    def model():
+        import torch
+
+        torch.manual_seed(0)
+        m = TinyConvIQA()
+        m.weights = "random-init (seed 0)"
+        return m
+
+    a, b = TinyData.make(seed=0)(), TinyData.make(seed=1, n_test=4)()
+    reused = model()
+    on_a = ensure_score_range(reused, a, "cpu")
+    on_b = ensure_score_range(reused, b, "cpu")
+    alone = model()
+    assert on_b == ensure_score_range(alone, b, "cpu") != on_a
+    assert reused.range_sampling == alone.range_sampling
+    assert ensure_score_range(reused, b, "cpu") == on_b

@@ -47,6 +47,7 @@ class RunOptions:
     ray_address: str | None = None
     gpus_per_cell: float = 0.0
     cpus_per_cell: float = 1.0
+    ship_data: bool = True
 
 
 @cli.command()
@@ -95,6 +96,9 @@ class RunOptions:
               help="With --executor ray: GPUs each cell reserves (fractions share a GPU).")
 @click.option("--cpus-per-cell", type=float, default=1.0, show_default=True,
               help="With --executor ray: CPU cores each cell reserves.")
+@click.option("--ship-data/--no-ship-data", default=True, show_default=True,
+              help="With --executor ray: send the files of datasets read from files to workers that cannot see "
+                   "them (--no-ship-data: every node sees them, e.g. on a shared filesystem).")
 @click.option("--save-images", type=click.Path(file_okay=False),
               help="Write every attacked image to DIR as a lossless 8-bit PNG (JPEG with --jpeg-quality); the "
                    "rows then score those files, as a user reloading them would (another cell key).")
@@ -140,7 +144,7 @@ def make_runner(opts: RunOptions):
     from ..run.runner import Runner, open_run
 
     ray_only = {"--ray-address": opts.ray_address is not None, "--gpus-per-cell": opts.gpus_per_cell != 0.0,
-                "--cpus-per-cell": opts.cpus_per_cell != 1.0}
+                "--cpus-per-cell": opts.cpus_per_cell != 1.0, "--no-ship-data": not opts.ship_data}
     if opts.executor != "ray" and any(ray_only.values()):
         raise IQABenchError(f"{', '.join(k for k, v in ray_only.items() if v)} needs --executor ray")
     ctx = open_run(opts.store, opts.device, opts.force, not opts.quiet, opts.save_images)
@@ -148,7 +152,7 @@ def make_runner(opts: RunOptions):
     if opts.executor == "ray":
         from ..run.ray_executor import RayOptions, RayRunner
 
-        options = RayOptions(opts.ray_address, opts.gpus_per_cell, opts.cpus_per_cell)
+        options = RayOptions(opts.ray_address, opts.gpus_per_cell, opts.cpus_per_cell, ship_data=opts.ship_data)
         return RayRunner(ctx, baselines=not opts.no_baselines, options=options)
     return Runner(ctx, baselines=not opts.no_baselines)
 

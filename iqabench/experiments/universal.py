@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import torch
 
-from ..artifacts import cache_dir, canonical_json, config_key, load_state, save_state
+from ..artifacts import building, cache_dir, canonical_json, config_key, load_state, save_state
 from ..contracts import AttackResult, CellSpec, IQADataset, IQAModel, Item, PlannedCell, RunContext, UniversalAttack
 from ..data.sampling import sampling_key, subset
 from ..errors import ModelError
@@ -56,17 +56,18 @@ def fit_universal(attack: UniversalAttack, model: IQAModel, dataset: IQADataset,
            "params": attack.params, "seed": spec.seed, "batch_size": spec.batch_size, "fit_threads": FIT_THREADS}
     key = config_key(cfg)
     path = cache_dir("uaps") / f"{spec.attack}-{key}.safetensors"
-    if path.exists():
-        return load_state(path)["uap"].to(ctx.device), key
-    source = BatchSource(subset(pool, spec.train_limit, spec.seed), spec.batch_size, ctx.device,
-                         lambda item: load_checked(dataset, item, model))
-    torch.manual_seed(spec.seed)
-    with reproducible(FIT_THREADS):
-        uap = attack.fit(model, source, ctx.device).detach()
-    if not torch.isfinite(uap).all():  # never cache (or apply) a NaN perturbation
-        raise ModelError(f"attack {spec.attack!r}: training produced a non-finite perturbation (model "
-                         f"{spec.model!r} gave a non-finite score or gradient on the {train_split!r} split)")
-    save_state(path, {"uap": uap}, {"config": canonical_json(cfg)})
+    with building(path) as missing:  # two runs that need it at once: one fits, the other loads
+        if not missing:
+            return load_state(path)["uap"].to(ctx.device), key
+        source = BatchSource(subset(pool, spec.train_limit, spec.seed), spec.batch_size, ctx.device,
+                             lambda item: load_checked(dataset, item, model))
+        torch.manual_seed(spec.seed)
+        with reproducible(FIT_THREADS):
+            uap = attack.fit(model, source, ctx.device).detach()
+        if not torch.isfinite(uap).all():  # never cache (or apply) a NaN perturbation
+            raise ModelError(f"attack {spec.attack!r}: training produced a non-finite perturbation (model "
+                             f"{spec.model!r} gave a non-finite score or gradient on the {train_split!r} split)")
+        save_state(path, {"uap": uap}, {"config": canonical_json(cfg)})
     return uap, key
 
 

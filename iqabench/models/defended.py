@@ -25,7 +25,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import cache_dir, canonical_json, config_key
+from ..artifacts import building, cache_dir, canonical_json, config_key
 from ..contracts import CellSpec, Defense, IQADataset, IQAModel, RunContext
 from ..data.benign import BENIGN_DRAW
 from ..errors import DatasetError, IQABenchError
@@ -143,8 +143,9 @@ def cached_defense(defense: Defense, spec: CellSpec, config: dict, start: Callab
     """
     name, key = config["defense"]["name"], config_key(config)
     path = cache_dir("defended") / f"{spec.model}-{name}-{key}.safetensors"
-    if not (path.exists() and card_path(path).exists()):
-        apply_defense(defense, start(), data(), path, ctx, info=info, score_range=score_range)
+    with building(path, lambda: path.exists() and card_path(path).exists()) as missing:  # once among runs
+        if missing:
+            apply_defense(defense, start(), data(), path, ctx, info=info, score_range=score_range)
     model = build_model(spec.model, spec.model_params, str(path), ctx.device, ctx.seed)
     model.defense = {"name": name, "kind": defense.kind, "params": defense.params, "artifact": key}
     return model, path

@@ -31,10 +31,13 @@ def ensure_score_range(model: IQAModel, dataset: IQADataset, device: str, batch_
     every split of ``dataset``, stratified by content and distortion with
     the fixed ``RANGE_REFERENCE_SEED`` (:func:`iqabench.data.sampling.subset`) --
     and cached, so that every attack and every subset is normalised with
-    the same bounds.
+    the same bounds.  A range measured on one dataset is not another's: a model
+    object a run (or a Ray worker) reuses across datasets measures each, so a
+    cell's range and key never depend on which cells ran before it.
     """
-    if model.score_range is not None:
-        return model.score_range
+    fingerprint = dataset.fingerprint()
+    if model.score_range is not None and getattr(model, "range_dataset", fingerprint) == fingerprint:
+        return model.score_range  # its card's (or its baseline's), or measured on this dataset before
     seen: dict[str, object] = {}
     for split in dataset.splits():
         for item in dataset.items(split):
@@ -58,5 +61,6 @@ def ensure_score_range(model: IQAModel, dataset: IQADataset, device: str, batch_
             )
         write_json(path, {"score_range": [low, high], "model": model_identity(model), "dataset": dataset.fingerprint()})
     model.score_range = (low, high)
+    model.range_dataset = fingerprint  # a model reused on another dataset measures that one's
     model.range_sampling = {f"range_{k}": v for k, v in sampled.items()}
     return model.score_range

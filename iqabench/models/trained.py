@@ -11,7 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import cache_dir, config_key
+from ..artifacts import building, cache_dir, config_key
 from ..contracts import IQADataset, RunContext, TrainRecipe
 from ..registry import build
 from .build import card_path, start_identity, training_start
@@ -39,7 +39,9 @@ def train_cached(model: tuple[str, dict[str, Any]], dataset: tuple[str, dict[str
     recipe = net.recipe(profile)
     path = Path(output) if output else trained_path(model_name, net.params, data, recipe, ctx.seed, dataset_name,
                                                     start_identity(net))
-    if path.exists() and card_path(path).exists() and not force:
-        return {"path": path, "card": json.loads(card_path(path).read_text()), "cached": True}
-    card = train_and_save(net, data, recipe, path, ctx)
-    return {"path": path, "card": card, "cached": False}
+    if force:
+        return {"path": path, "card": train_and_save(net, data, recipe, path, ctx), "cached": False}
+    with building(path, lambda: path.exists() and card_path(path).exists()) as missing:  # once among runs
+        if missing:
+            return {"path": path, "card": train_and_save(net, data, recipe, path, ctx), "cached": False}
+    return {"path": path, "card": json.loads(card_path(path).read_text()), "cached": True}

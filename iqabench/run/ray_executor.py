@@ -8,7 +8,14 @@ built once; its result lists the store cells it yields and carries the cache
 files it wrote, and every later task of the cells that depend on it gets
 them through Ray's object store and writes the missing ones into its own
 cache (no shared filesystem needed; with a shared ``IQABENCH_CACHE`` they
-are simply found).  Ready cells wait in the driver, which keeps the cluster's
+are simply found).  A dataset read from files travels the same way: the
+driver packs the files its parameters name, and a worker that cannot see
+them (or sees other contents) fetches and uses its own copy, with the
+driver's fingerprint, so keys and rows are the driver's
+(:mod:`iqabench.data.shipping`).  A cell's gallery and saved images
+(``--save-images``) are written on the worker in a folder of its own and
+come back with its batches and summary; the driver writes them where a local
+run does (:class:`.worker.Outputs`).  Ready cells wait in the driver, which keeps the cluster's
 slots busy with the one expected to take longest (:mod:`.schedule`).  Each
 store cell not finished in the store is claimed
 (:mod:`.claims`, like a local run) and computed by one Ray generator task that
@@ -25,12 +32,16 @@ Ray is imported only when this executor runs: ``pip install "iqabench[ray]"``.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ..artifacts import atomic_write_bytes, canonical_json
 from ..contracts import CellSpec, RunContext
+from ..contracts.context import gallery_dir
+from ..data import shipping
 from ..errors import IQABenchError
 from ..progress import console
 from ..registry import notify_result
@@ -57,7 +68,9 @@ class RayOptions:
     its size, None: the machine's), ``auto`` joins the running cluster, or a
     ``ray://`` / ``host:port`` address; ``gpus_per_cell`` (fractions share a
     GPU) and ``cpus_per_cell``: what each task reserves; ``max_retries``:
-    retries of a task whose worker died."""
+    retries of a task whose worker died; ``ship_data``: pack the files of datasets
+    read from files for workers that cannot see them (False: every worker sees
+    them, e.g. on a shared filesystem; nothing is packed)."""
 
     address: str | None = None
     gpus_per_cell: float = 0.0
@@ -65,6 +78,7 @@ class RayOptions:
     max_retries: int = 3
     num_cpus: int | None = None
     num_gpus: int | None = None
+    ship_data: bool = True
 
     def __post_init__(self):
         if not self.gpus_per_cell >= 0:
@@ -89,18 +103,29 @@ def _files(results: tuple[dict, ...]) -> dict[str, bytes]:
     return {rel: blob for r in results for rel, blob in r["files"].items()}
 
 
-def prepare_task(spec: CellSpec, device: str, *deps: dict) -> dict:
-    """A planning step on a worker (``deps``: the results of the steps it waits for)."""
+def _receive(data: list[dict]) -> None:
+    """The dataset files this worker cannot see, written into its cache (fetched only then)."""
+    import ray
+
+    shipping.receive(data, lambda m: ray.get(m["files"][0]))
+
+
+def prepare_task(spec: CellSpec, device: str, data: list[dict], *deps: dict) -> dict:
+    """A planning step on a worker (``data``: its dataset's packed files, :mod:`iqabench.data.shipping`;
+    ``deps``: the results of the steps it waits for)."""
+    _receive(data)
     return {**worker.prepare(spec, _device(device), _files(deps)), **_where()}
 
 
-def compute_task(spec: CellSpec, key: str, device: str, done: set[int], stored: list[dict], *steps_: dict):
+def compute_task(spec: CellSpec, key: str, device: str, done: set[int], stored: list[dict], data: list[dict],
+                 outputs: worker.Outputs, *steps_: dict):
     """A store cell on a worker, streamed (a Ray generator task: each item reaches the
     driver as it is yielded; ``steps_``: its planning step's result and that step's deps')."""
     where = _where()
+    _receive(data)
     yield "start", where
-    for kind, item in worker.compute(spec, key, _device(device), done, stored, _files(steps_)):
-        yield kind, item if kind == "batch" else {**item, **where}
+    for kind, item in worker.compute(spec, key, _device(device), done, stored, _files(steps_), outputs):
+        yield kind, {**item, **where} if kind == "summary" else item
 
 
 class RayRunner(Runner):
@@ -136,10 +161,11 @@ class RayRunner(Runner):
         prepare = ray.remote(**resources)(prepare_task)
         compute = ray.remote(**resources)(compute_task)
         graph = steps(cells)
+        data = self._pack_data(cells)
         view = PlanView(ctx.bar, self.slots())
         refs: dict[int, Any] = {}
         for step in graph:  # Ray starts each step once the steps it waits for have finished
-            refs[step.index] = prepare.remote(step.spec, ctx.device, *(refs[d] for d in step.deps))
+            refs[step.index] = prepare.remote(step.spec, ctx.device, data[step.index], *(refs[d] for d in step.deps))
         preparing = {refs[s.index]: s for s in graph}
         computing: dict[Any, tuple] = {}
         queue = CellQueue()  # ready cells, started longest-expected first while a slot is free
@@ -160,8 +186,11 @@ class RayRunner(Runner):
                 self.store.reset_cell(key)
             forced.add(key)
             self.store.start_cell(key, cell["kind"], cell["config"], run_id)
-            ref = compute.remote(step.spec, key, ctx.device, self.store.done_batches(key), self.store.images(key),
-                                 refs[step.index], *(refs[d] for d in step.deps))
+            done = self.store.done_batches(key)
+            outputs = worker.Outputs(ctx.gallery, worker.folder_files(gallery_dir(self.store.path, key)) if done
+                                     else {}, ctx.save_images is not None)
+            ref = compute.remote(step.spec, key, ctx.device, done, self.store.images(key), data[step.index],
+                                 outputs, refs[step.index], *(refs[d] for d in step.deps))
             computing[ref] = (step, pos, cell)
             view.start(key, "cluster")
             return True
@@ -202,6 +231,9 @@ class RayRunner(Runner):
                         raise
                     if kind == "start":
                         view.start(cell["key"], item["host"])
+                    elif kind == "saved":  # the batch's saved images, written before its rows are stored
+                        for rel, blob in item.items():
+                            atomic_write_bytes(ctx.save_images / rel, blob)
                     elif kind == "batch":  # each batch in its own transaction, as the local runner stores it
                         self.store.add_batch(cell["key"], *item)
                     else:
@@ -215,6 +247,20 @@ class RayRunner(Runner):
                     pass
         return [results[k] for k in sorted(results)]
 
+    def _pack_data(self, cells: list[CellSpec]) -> list[list[dict]]:
+        """Per cell, its dataset's packed files (:mod:`iqabench.data.shipping`): a manifest with
+        the files in the object store, inside a list so that Ray hands a task the reference
+        and only a worker that cannot see the files fetches them."""
+        packed: dict[str, list[dict]] = {}
+        out = []
+        for spec in cells:
+            ident = canonical_json([spec.dataset, spec.dataset_params])
+            if ident not in packed:
+                got = shipping.pack(spec.dataset, spec.dataset_params) if self.options.ship_data else None
+                packed[ident] = [] if got is None else [{**got[0], "files": [self.ray.put(got[1])]}]
+            out.append(packed[ident])
+        return out
+
     def _get(self, ref) -> dict:
         try:
             return self.ray.get(ref)
@@ -227,6 +273,11 @@ class RayRunner(Runner):
     def _finish(self, cell: dict, out: dict, manifest: dict, view: PlanView) -> dict:
         """Store a computed cell's summary (its batches are stored) and record where it ran."""
         key = cell["key"]
+        if "gallery" in out:  # the cell's gallery beside the store, as a local run leaves it
+            folder = gallery_dir(self.store.path, key)
+            shutil.rmtree(folder, ignore_errors=True)
+            for name, blob in out["gallery"].items():
+                atomic_write_bytes(folder / name, blob)
         try:
             self.store.finish_cell(key, out["summary"])
         finally:

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import torch
 
-from ...artifacts import cache_dir, config_key, save_state, write_json
+from ...artifacts import building, cache_dir, config_key, save_state, write_json
 from ...contracts import IQADataset, IQAModel, Item, RunContext, TrainRecipe
 from ...data.views import SubsetDataset
 from ...errors import DatasetError, ModelError
@@ -117,17 +117,19 @@ class BackdoorContext:
         cfg = {**self.identity(), "role": role, **extra}
         key = config_key(cfg)
         path = cache_dir(f"{role}s") / f"{self.model_name}-{key}.safetensors"
-        if path.exists() and card_path(path).exists():
-            current_work_ahead().withdraw(self.train_steps.get(role, 0))
-        else:
-            dataset = data()
-            model = self.fresh_model()
-            console.print(f"[dim]training {role} {self.model_name} ({self.recipe_profile} recipe) -> {path.name}[/dim]")
-            with paused(self.bar):
-                summary = train_model(model, dataset, self.recipe, self.seed, self.device, self.run.progress)
-            save_state(path, model.state_dict(), metadata={"role": role, "model": self.model_name, "key": key})
-            write_json(card_path(path), {"role": role, "config": cfg, "train": summary, **backbone_record(model),
-                                         "torch": torch.__version__})
+        with building(path, lambda: path.exists() and card_path(path).exists()) as missing:  # once among runs
+            if not missing:
+                current_work_ahead().withdraw(self.train_steps.get(role, 0))
+            else:
+                dataset = data()
+                model = self.fresh_model()
+                console.print(f"[dim]training {role} {self.model_name} ({self.recipe_profile} recipe) -> "
+                              f"{path.name}[/dim]")
+                with paused(self.bar):
+                    summary = train_model(model, dataset, self.recipe, self.seed, self.device, self.run.progress)
+                save_state(path, model.state_dict(), metadata={"role": role, "model": self.model_name, "key": key})
+                write_json(card_path(path), {"role": role, "config": cfg, "train": summary,
+                                             **backbone_record(model), "torch": torch.__version__})
         return self.load_model(path), path
 
     def clean_model(self) -> tuple[IQAModel, Path]:
@@ -145,16 +147,18 @@ class BackdoorContext:
         if path is None:
             path = trained_path(self.model_name, self.resolved_params, self.dataset, self.recipe, self.seed,
                                 start=self.start)
-        if path.exists() and card_path(path).exists():
-            current_work_ahead().withdraw(self.train_steps["clean"])
-        else:
-            model = self.fresh_model()
-            console.print(f"[dim]training clean {self.model_name} ({self.recipe_profile} recipe) -> {path.name}[/dim]")
-            with paused(self.bar):
-                # no score range: the backdoor metrics never normalise, and scoring
-                # every image of every split would cost a large model minutes
-                train_and_save(model, self.dataset, self.recipe, path, self.run, params=self.resolved_params,
-                               score_range=False)
+        with building(path, lambda: path.exists() and card_path(path).exists()) as missing:  # once among runs
+            if not missing:
+                current_work_ahead().withdraw(self.train_steps["clean"])
+            else:
+                model = self.fresh_model()
+                console.print(f"[dim]training clean {self.model_name} ({self.recipe_profile} recipe) -> "
+                              f"{path.name}[/dim]")
+                with paused(self.bar):
+                    # no score range: the backdoor metrics never normalise, and scoring
+                    # every image of every split would cost a large model minutes
+                    train_and_save(model, self.dataset, self.recipe, path, self.run, params=self.resolved_params,
+                                   score_range=False)
         return self.load_model(path), path
 
     def _shipped_clean(self) -> Path | None:

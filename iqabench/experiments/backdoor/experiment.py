@@ -98,7 +98,7 @@ class BackdoorExperiment(Experiment):
             **{k: m["benign"][k] for k in ("plcc", "srocc", "rmse")},
             "mmae": m["mmae"], "mmra": m["mmra"], "psnr": m.get("psnr_alpha1"),
             "per_alpha": {f"{a:+.1f}": v for a, v in m["per_alpha"].items()},
-            "delta_max": m["delta_max"], "n": m["n"], "n_triggered": m["n_triggered"], "artifact": str(w.path),
+            "delta_max": m["delta_max"], "n": m["n"], "n_triggered": m["n_triggered"], "artifact": weights_id(w.path),
             "eval_crops": crops.describe() if crops is not None else dict(WHOLE_IMAGE),
             "trigger_identity": config["trigger"], "defense": config["defense"],
             "timings": {**w.setup.timings, "eval_s": w.eval_s},
