@@ -145,6 +145,9 @@ def test_every_attack_runs_in_both_modes_and_non_adaptive_attacks_the_bare_model
     assert [r[1] for r in jpeg_rows] != [r[1] for r in none_rows]  # scored through the purifier
 
 
+BLACK_BOX = ("square-attack", "parsimonious", "grad-est", "onepixel")
+
+
 @pytest.mark.slow
 def test_every_registered_attack_runs_adaptively(invoke, plugin, tmp_path):
     """'*' (every adversarial and universal attack) through BPDA (jpeg) and EOT (random-noise)."""
@@ -158,9 +161,17 @@ def test_every_registered_attack_runs_adaptively(invoke, plugin, tmp_path):
                          "--defense-param", "adaptive=true", *extra,
                          "--store", str(store), "--no-leaderboard", "--no-baselines", "-q"])
         assert result.exit_code == 0, result.output
+        # the query-based attacks ('*' leaves them out: thousands of queries) through the same defence
+        blackbox = [a for n in BLACK_BOX for a in ("-a", n)]
+        result = invoke(["run", "-m", "test-tiny-cnn", "-d", "test-tiny-data", "--weights", "random", *blackbox,
+                         "--param", "queries=6", "--limit", "2", "--defense", defense,
+                         "--defense-param", "adaptive=true", *extra,
+                         "--store", str(store), "--no-leaderboard", "--no-baselines", "-q"])
+        assert result.exit_code == 0, result.output
     from iqabench.registry import registry
 
     attacks = {n for n, r in registry("attack").items() if getattr(r.obj, "kind", "") in ("adversarial", "universal")}
+    assert set(BLACK_BOX) <= attacks  # every registered attack below, black-box ones included
     done = {(d, json.loads(c)["attack"]["name"])
             for d, c in sqlite3.connect(store).execute("SELECT defense, config FROM cells WHERE status = 'done'")}
     assert {(d, a) for d in ("jpeg", "random-noise") for a in attacks} <= done
