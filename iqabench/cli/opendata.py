@@ -1,5 +1,5 @@
 """The commands that publish a store: ``export`` (open data: CSV, Parquet,
-JSON, entry cards) and ``cite`` (BibTeX of what it used)."""
+JSON, entry cards), ``import`` (its inverse) and ``cite`` (BibTeX of what it used)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,6 +39,19 @@ def export(store, fmt, what, output) -> None:
             click.echo(str(path))
         return
     click.echo(str(write(db, what, fmt, output or default / f"{what}.{fmt}")))
+
+
+@cli.command(name="import")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.option("--store", default=DEFAULT_STORE, show_default=True, envvar="IQABENCH_STORE")
+def import_(folder, store) -> None:
+    """Add exported tables (FOLDER/cells.parquet|json|csv, images..., runs...) to a store
+    (created if missing): a published board's data, to re-render or build on."""
+    from ..run.opendata import import_tables
+    from ..run.store import Store
+
+    counts = import_tables(Store(store), folder)
+    click.echo(f"{store}: " + ", ".join(f"{n} {name}" for name, n in counts.items()))
 
 
 @cli.command()
