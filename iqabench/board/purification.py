@@ -159,10 +159,11 @@ def plot_certified(cert: pd.DataFrame, out: Path) -> list[Path]:
     return written
 
 
-def render_purification(store: Store, out: Path) -> tuple[str, list[Path]]:
+def render_purification(store: Store, out: Path, table: pd.DataFrame | None = None) -> tuple[str, list[Path]]:
     """Writes ``purification.csv``, ``purification_matrix.csv`` and, with a certified defence,
-    ``certified.csv`` and its curves; returns the section ("" without purified cells)."""
-    table = purification_table(store)
+    ``certified.csv`` and its curves; returns the section ("" without purified cells).
+    ``table``: :func:`purification_table`, when the caller has it already."""
+    table = purification_table(store) if table is None else table
     if not len(table):
         return "", []
     m = matrix(table)
@@ -189,7 +190,8 @@ def render_purification(store: Store, out: Path) -> tuple[str, list[Path]]:
 
 def part(board: Board) -> Part | None:
     """The purification matrix (non-adaptive | adaptive, clean cost) and the certified curves."""
+    table = purification_table(board.store)
     return rendered_part("purification", "Input purification and certified defences",
-                         render_purification(board.store, board.out), __doc__.split("\n\n", 1)[1],
+                         render_purification(board.store, board.out, table), __doc__.split("\n\n", 1)[1],
                          lambda: Table("Robust absolute gain per attack, non-adaptive | adaptive; clean cost",
-                                       matrix(purification_table(board.store))))
+                                       matrix(table)))

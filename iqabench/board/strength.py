@@ -204,11 +204,17 @@ def _markdown(df: pd.DataFrame, cols: list[str]) -> str:
     return "\n".join(lines)
 
 
-def render_strength(store: Store, out: Path) -> tuple[str, list[Path]]:
-    """The section (empty when no cell has a curve, a ladder, a transfer or a JPEG twin) and its files."""
+def strength_tables(store: Store) -> dict[str, pd.DataFrame]:
+    """The section's four tables, by CSV name, from one read of the store's cells."""
     cells = _cells(store)
-    tables = {"query_curves": query_table(cells), "ladders": ladder_table(cells),
-              "transfer": transfer_table(cells), "jpeg": jpeg_table(cells)}
+    return {"query_curves": query_table(cells), "ladders": ladder_table(cells),
+            "transfer": transfer_table(cells), "jpeg": jpeg_table(cells)}
+
+
+def render_strength(store: Store, out: Path, tables: dict[str, pd.DataFrame] | None = None) -> tuple[str, list[Path]]:
+    """The section (empty when no cell has a curve, a ladder, a transfer or a JPEG twin) and its files
+    (``tables``: :func:`strength_tables`, when the caller has them already)."""
+    tables = strength_tables(store) if tables is None else tables
     if not any(len(t) for t in tables.values()):
         return "", []
     written = [write_csv(t, out / f"{name}.csv") for name, t in tables.items() if len(t)]
@@ -238,13 +244,13 @@ def render_strength(store: Store, out: Path) -> tuple[str, list[Path]]:
 
 def part(board: Board) -> Part | None:
     """Query curves, ladders, the transfer matrix and JPEG pairs, each a table of its page."""
-    md, files = render_strength(board.store, board.out)
+    found = strength_tables(board.store)
+    md, files = render_strength(board.store, board.out, found)
     if not md:
         return None
-    cells = _cells(board.store)
-    tables = [Table(caption, frame) for caption, frame in (
-        ("Black-box attacks: mean absolute gain by queries spent", query_table(cells)),
-        ("Strength ladders: one budget parameter varied", ladder_table(cells)),
-        ("Transfer: crafted on (source), scored on (target)", transfer_table(cells)),
-        ("Gain before and after JPEG re-encoding", jpeg_table(cells))) if len(frame)]
+    tables = [Table(caption, found[name]) for name, caption in (
+        ("query_curves", "Black-box attacks: mean absolute gain by queries spent"),
+        ("ladders", "Strength ladders: one budget parameter varied"),
+        ("transfer", "Transfer: crafted on (source), scored on (target)"),
+        ("jpeg", "Gain before and after JPEG re-encoding")) if len(found[name])]
     return Part("strength", "Attack strength", md, files, __doc__.split("\n\n", 1)[0], tables, figures_of(files))
