@@ -171,12 +171,17 @@ def delivery_config(spec: CellSpec) -> dict | None:
     return {"format": "png"} if spec.quantise else None
 
 
+def file_part(text: str) -> str:
+    """``text`` as part of a saved image's path: runs of other characters than ``A-Za-z0-9._-`` become ``_``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text)
+
+
 def image_folder(cell: PlannedCell) -> str:
     """The folder of a cell's saved images: readable names, then the cell's key."""
     attack = cell.config["attack"]
     name = f"{cell.config['model']['name']}_{attack['name']}" + (
         f"_a{attack['amplitude']:g}" if attack.get("amplitude") is not None else "")
-    return f"{re.sub(r'[^A-Za-z0-9._-]+', '_', name)}_{cell.key}"
+    return f"{file_part(name)}_{cell.key}"
 
 
 def attack_batch(work: EvasionWork, batch: list[Item], offset: int, attack_name: str, device: str,
@@ -216,7 +221,7 @@ def attack_batch(work: EvasionWork, batch: list[Item], offset: int, attack_name:
             for j, e in enumerate(extras):
                 e["clean_raw"] = float(raw[j])
                 if save is not None:
-                    path = save / (re.sub(r"[^A-Za-z0-9._-]+", "_", names[j]) + SUFFIX[delivery["format"]])
+                    path = save / (file_part(names[j]) + SUFFIX[delivery["format"]])
                     path.parent.mkdir(parents=True, exist_ok=True)
                     path.write_bytes(files[j])
                     e["file"] = str(path.relative_to(save.parent))
