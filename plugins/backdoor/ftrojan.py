@@ -9,6 +9,19 @@ transform, block DCT and clamp, so that the two are comparable.  The BAIQA
 release does not include its baseline code; the injection details are
 therefore those of our UAP-DCT pipeline.  ``alpha`` scales the magnitude,
 sign included.
+
+Units, and what a luma-only model sees.  ``magnitude`` is in the unit of the
+release's unnormalised 16x16 DCT-II (the unit of the UAP-DCT pattern ``t``,
+whose released values average 353 / 140 / 111 in Y / Cb / Cr).  At 66 the
+trigger is faint: on 16 LIVEC photographs at 256x256 it changes Cb and Cr by
+0.63 grey levels on average and luma by 0.01 (PSNR 44.9 dB), against 5.3 in
+luma for the released UAP-DCT trigger (30.1 dB).  The paper's 0.51 mMRA on
+HyperIQA (REFERENCES.md 2) comes from a network whose convolutions see all
+three colour channels; the default model ``cnniqa`` convolves luma only and
+sees chroma through local means and extremes per 32 px patch, so the
+trigger barely reaches it (P-BAIQA mMRA 0.007 on the committed board).
+If the paper meant an orthonormal DCT, its 66 is 32x this one
+(``magnitude=2112``); the release has no baseline code to tell.
 """
 from __future__ import annotations
 
