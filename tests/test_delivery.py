@@ -93,3 +93,10 @@ def test_the_cli_saves_jpegs_of_a_transfer_attack_and_scores_the_saved_files(plu
         img = load_image(out / json.loads(extra)["file"])
         with torch.no_grad():
             assert float(model(img[None])) == pytest.approx(attacked, abs=1e-4)
+    # a rerun skips the finished cell, so it saves nothing -- and says so
+    again = invoke(["run", "-m", "test-linear", "-d", "test-tiny-data", "-a", "fgsm", "--model-param", "size=16",
+                    "--weights", "random", "--save-images", str(tmp_path / "again"), "--jpeg-quality", "50",
+                    "--transfer-from", "test-mean-luma", "--store", str(store), "--no-leaderboard", "-q"])
+    assert again.exit_code == 0, again.output
+    assert "its images are not saved: --force recomputes and saves them" in " ".join(again.output.split())
+    assert not list((tmp_path / "again").rglob("*.jpg"))

@@ -43,11 +43,10 @@ from ..contracts import CellSpec, RunContext
 from ..contracts.context import gallery_dir
 from ..data import shipping
 from ..errors import IQABenchError
-from ..progress import console
 from ..registry import notify_result
 from . import worker
 from .graph import steps
-from .runner import Runner
+from .runner import Runner, announce_skip
 from .schedule import CellQueue
 from .view import PlanView
 
@@ -176,7 +175,7 @@ class RayRunner(Runner):
             """Start computing a cell (False: another process, or this run, holds it)."""
             key = cell["key"]
             if self.store.cell_status(key) == "done" and not (ctx.force and key not in forced):
-                console.print(f"[dim]skip {cell['label']} (finished earlier, cell {key}; --force recomputes)[/dim]")
+                announce_skip(cell["label"], key, ctx)
                 results[(step.index, pos)] = self.store.cells_by_key(key)["summary"]
                 view.finish(key)
                 return True

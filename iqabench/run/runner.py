@@ -40,6 +40,13 @@ from .plan import experiment_kind, validate, with_baselines
 from .store import Store
 
 
+def announce_skip(label: str, key: str, ctx: RunContext) -> None:
+    """Say that a finished cell is skipped -- and, with ``--save-images``, that
+    its images are not written (they are saved while a cell is computed)."""
+    saving = "; its images are not saved: --force recomputes and saves them" if ctx.save_images else ""
+    console.print(f"[dim]skip {label} (finished earlier, cell {key}; --force recomputes){saving}[/dim]")
+
+
 def resolve_device(device: str) -> str:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise IQABenchError(f"--device {device}: CUDA is not available on this machine")
@@ -135,7 +142,7 @@ class Runner:
         :class:`Waiting` when another process holds the cell's claim."""
         store, key = self.store, cell.key
         if store.cell_status(key) == "done" and not ctx.force:
-            console.print(f"[dim]skip {cell.label} (finished earlier, cell {key}; --force recomputes)[/dim]")
+            announce_skip(cell.label, key, ctx)
             return store.cells_by_key(key)["summary"]
         holder = self.claims.claim(key)
         if holder is not None:
