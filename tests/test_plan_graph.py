@@ -1,9 +1,11 @@
 """The plan as a dependency graph: each cell's planning step waits for the
-first earlier step that builds an artifact it needs (its dataset, its model
-as built on it, its defended model's baseline, its attack's fitted
-artifacts), so an executor that plans in parallel builds each artifact once;
+first earlier step that builds an artifact it needs (its model as built on
+its dataset, its defended model's baseline, its attack's fitted artifacts),
+so an executor that plans in parallel builds each artifact once; a dataset
+several cells share is built by a step of its own that builds nothing else;
 the artifact cache records what a step wrote, to ship it to other workers."""
-from iqabench.artifacts import atomic_write_bytes, cache_dir, cache_files, materialise, recording_writes
+from iqabench.artifacts import (atomic_write_bytes, cache_dir, cache_files, canonical_json, materialise,
+                                recording_writes)
 from iqabench.contracts import CellSpec
 from iqabench.run.graph import depth, steps
 
@@ -27,6 +29,45 @@ def test_each_step_waits_for_the_builders_of_what_it_shares():
     ]
     assert all(d < s.index for s in graph for d in s.deps)  # edges point back: no cycle
     assert depth(graph) == 3
+
+
+def test_cells_sharing_only_their_dataset_wait_for_its_dataset_step_alone():
+    """A cell's plan may train for an hour (a model, a UAP, a backdoored victim): cells
+    that share only the dataset wait for a step that builds the dataset, never for
+    the first cell's whole plan; a shared model is still built by its first cell."""
+    nt = CellSpec(model="cnniqa", dataset="embedded", attack="pgd", defense="nt", defense_params={"lam": 1e-6})
+    cells = [_cell("fgsm"), _cell("ifgsm", model="dbcnn"), nt, _cell("uap")]  # nt: its lam=0 baseline's too
+    graph = steps(cells)
+    assert [s.deps for s in graph] == [[], [], [], [0]]  # the last shares cell 0's model
+    (data,) = {id(d): d for s in graph for d in s.datasets}.values()  # one step for the one dataset
+    assert (data.name, data.params) == ("embedded", {})
+    assert all(s.datasets == [data] for s in graph)
+    assert all(d < s.index for s in graph for d in s.deps)  # the nt cell's baseline names its attack again
+    assert depth(graph) == 2  # cells' plans only: the dataset step is light
+
+
+def test_a_defended_cell_before_its_baseline_waits_for_no_step_of_its_own():
+    """Its baseline's identities repeat its dataset and attack (``defenses = ["prune", "none"]``)."""
+    graph = steps([_cell("fgsm", "prune"), _cell("fgsm")])
+    assert [s.deps for s in graph] == [[], [0]]
+
+
+def test_a_step_gets_the_dataset_steps_of_the_steps_it_waits_for(monkeypatch):
+    """What cell 1 loads from cell 0 may need cell 0's dataset: those files come
+    from the dataset step now, not from cell 0's, so cell 1 gets them too."""
+    import iqabench.run.graph as graph_module
+
+    named = {"a": [["dataset", "x", {}], ["model", "m"]], "b": [["model", "m"]], "c": [["dataset", "x", {}]]}
+    monkeypatch.setattr(graph_module, "shares", lambda spec: [canonical_json(i) for i in named[spec.model]])
+    graph = steps([CellSpec(model=m, dataset="x", attack="fgsm") for m in "abc"])
+    assert [s.deps for s in graph] == [[], [0], []]
+    assert [[(d.name, d.params) for d in s.datasets] for s in graph] == [[("x", {})]] * 3
+
+
+def test_a_dataset_only_one_cell_names_is_built_by_its_cell():
+    graph = steps([_cell("fgsm"), CellSpec(model="cnniqa", dataset="folder", attack="uap",
+                                             dataset_params={"root": "imgs"})])
+    assert [(s.deps, s.datasets) for s in graph] == [([], []), ([], [])]
 
 
 def test_independent_cells_do_not_wait():

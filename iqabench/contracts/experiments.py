@@ -106,7 +106,10 @@ class Experiment:
         loads that other cells' plans may need too.  An executor that plans
         cells in parallel plans a cell only after the first earlier cell that
         names one of its identities (that one builds the artifact, the later
-        ones load it from the cache), so each artifact is built once.  The
+        ones load it from the cache), so each artifact is built once -- but
+        for a dataset, ``["dataset", name, params]``, that several cells
+        name: a step that builds only the dataset does (so those cells do
+        not wait for a whole other cell's plan, :mod:`iqabench.run.graph`).  The
         default: the cell's dataset, its model as built on that dataset (with
         its defence and seed) and its attack with its parameters (a fitted UAP,
         a NIQE fit, a trigger, a backdoored victim and its surrogate)."""

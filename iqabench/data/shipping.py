@@ -113,6 +113,13 @@ def receive(manifests: list[dict], fetch: Callable[[dict], dict[str, dict[str, b
             _RELOCATED[_ident(m["dataset"], m["params"])] = (params, m["fingerprint"])
 
 
+def run_dataset(ctx: Any, name: str, params: dict) -> IQADataset:
+    """Dataset ``name`` with ``params``, built once per run context (``ctx.reuse``,
+    under the dataset's identity in ``Experiment.shares``): by a cell's plan, or by
+    the step that builds a dataset several cells share (:mod:`iqabench.run.graph`)."""
+    return ctx.reuse(["dataset", name, params], lambda: build_dataset(name, params))
+
+
 def build_dataset(name: str, params: dict) -> IQADataset:
     """Dataset ``name`` with ``params``, from this worker's copy of its files
     when :func:`receive` made one (its fingerprint: the driver's)."""

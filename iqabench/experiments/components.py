@@ -8,7 +8,7 @@ model is trained or transformed once and cached on disk as well
 from __future__ import annotations
 
 from ..contracts import CellSpec, IQADataset, IQAModel, RunContext
-from ..data.shipping import build_dataset
+from ..data.shipping import run_dataset
 from ..errors import DatasetError
 from ..models.build import build_model, model_identity
 from ..models.defended import baseline_spec, defended_model
@@ -20,8 +20,7 @@ from ..registry import NO_DEFENSE, build_defense
 def cell_dataset(spec: CellSpec, ctx: RunContext) -> IQADataset:
     """``spec``'s dataset (built once per run; on a worker, from its copy of the
     files when it cannot see them, :mod:`iqabench.data.shipping`), which must have ``spec.split``."""
-    dataset = ctx.reuse(["dataset", spec.dataset, spec.dataset_params],
-                        lambda: build_dataset(spec.dataset, spec.dataset_params))
+    dataset = run_dataset(ctx, spec.dataset, spec.dataset_params)
     if spec.split not in dataset.splits():
         raise DatasetError(f"dataset {spec.dataset!r} has no split {spec.split!r} "
                            f"(splits: {', '.join(dataset.splits())})")

@@ -4,10 +4,11 @@ cluster, with one writer and the local runner's results.
 The driver (this process) is the only one that opens the store.  The run's
 plan is a graph (:mod:`.graph`): each cell's planning step is a Ray task that
 waits for the steps that build the artifacts it shares, so each artifact is
-built once; its result lists the store cells it yields and carries the cache
-files it wrote, and every later task of the cells that depend on it gets
-them through Ray's object store and writes the missing ones into its own
-cache (no shared filesystem needed; with a shared ``IQABENCH_CACHE`` they
+built once (a dataset several cells share, by a light task of its own that
+builds only the dataset and reserves no GPU); its result lists the store
+cells it yields and carries the cache files it wrote, and every later task
+of the cells that depend on it gets them through Ray's object store and
+writes the missing ones into its own cache (no shared filesystem needed; with a shared ``IQABENCH_CACHE`` they
 are simply found).  A dataset read from files travels the same way: the
 driver packs the files its parameters name, and a worker that cannot see
 them (or sees other contents) fetches and uses its own copy, with the
@@ -36,7 +37,7 @@ import shutil
 import socket
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Callable
 
 from ..artifacts import atomic_write_bytes, canonical_json
 from ..contracts import CellSpec, RunContext
@@ -116,6 +117,12 @@ def prepare_task(spec: CellSpec, device: str, data: list[dict], *deps: dict) -> 
     return {**worker.prepare(spec, _device(device), _files(deps)), **_where()}
 
 
+def dataset_task(name: str, params: dict, device: str, data: list[dict]) -> dict:
+    """A dataset step on a worker (:class:`.graph.DatasetStep`; ``data``: the dataset's packed files)."""
+    _receive(data)
+    return worker.load_dataset(name, params, _device(device))
+
+
 def compute_task(spec: CellSpec, key: str, device: str, done: set[int], stored: list[dict], data: list[dict],
                  outputs: worker.Outputs, *steps_: dict):
     """A store cell on a worker, streamed (a Ray generator task: each item reaches the
@@ -159,12 +166,20 @@ class RayRunner(Runner):
         resources = {"num_cpus": opts.cpus_per_cell, "num_gpus": opts.gpus_per_cell, "max_retries": opts.max_retries}
         prepare = ray.remote(**resources)(prepare_task)
         compute = ray.remote(**resources)(compute_task)
+        load = ray.remote(num_cpus=opts.cpus_per_cell, max_retries=opts.max_retries)(dataset_task)
         graph = steps(cells)
-        data = self._pack_data(cells)
-        view = PlanView(ctx.bar, self.slots())
+        data = self._packer()
+        view = PlanView(ctx.bar, self.slots())  # counts cells only: a dataset step yields none
         refs: dict[int, Any] = {}
+        loads: dict[str, Any] = {}  # the dataset steps' tasks, by the dataset's identity
+        waits: dict[int, list] = {}  # what each cell's step waits for: their results carry the files it needs
         for step in graph:  # Ray starts each step once the steps it waits for have finished
-            refs[step.index] = prepare.remote(step.spec, ctx.device, data[step.index], *(refs[d] for d in step.deps))
+            for d in step.datasets:
+                if d.ident not in loads:
+                    loads[d.ident] = load.remote(d.name, d.params, ctx.device, data(d.name, d.params))
+            waits[step.index] = [*(loads[d.ident] for d in step.datasets), *(refs[d] for d in step.deps)]
+            refs[step.index] = prepare.remote(step.spec, ctx.device, data(step.spec.dataset, step.spec.dataset_params),
+                                              *waits[step.index])
         preparing = {refs[s.index]: s for s in graph}
         computing: dict[Any, tuple] = {}
         queue = CellQueue()  # ready cells, started longest-expected first while a slot is free
@@ -188,8 +203,9 @@ class RayRunner(Runner):
             done = self.store.done_batches(key)
             outputs = worker.Outputs(ctx.gallery, worker.folder_files(gallery_dir(self.store.path, key)) if done
                                      else {}, ctx.save_images is not None)
-            ref = compute.remote(step.spec, key, ctx.device, done, self.store.images(key), data[step.index],
-                                 outputs, refs[step.index], *(refs[d] for d in step.deps))
+            ref = compute.remote(step.spec, key, ctx.device, done, self.store.images(key),
+                                 data(step.spec.dataset, step.spec.dataset_params), outputs,
+                                 refs[step.index], *waits[step.index])
             computing[ref] = (step, pos, cell)
             view.start(key, "cluster")
             return True
@@ -239,26 +255,27 @@ class RayRunner(Runner):
                         queue.record(cell["config"], item["seconds"])
                         results[(step.index, pos)] = self._finish(cell, item, manifest, view)
         finally:  # stopped by an error or an interrupt: nothing keeps computing for this run
-            for ref in [*preparing, *computing]:
+            for ref in [*loads.values(), *preparing, *computing]:
                 try:
                     ray.cancel(ref, force=True)
                 except Exception:  # already finished, or gone with its worker
                     pass
         return [results[k] for k in sorted(results)]
 
-    def _pack_data(self, cells: list[CellSpec]) -> list[list[dict]]:
-        """Per cell, its dataset's packed files (:mod:`iqabench.data.shipping`): a manifest with
-        the files in the object store, inside a list so that Ray hands a task the reference
-        and only a worker that cannot see the files fetches them."""
+    def _packer(self) -> Callable[[str, dict], list[dict]]:
+        """``data(name, params)``: the dataset's packed files (:mod:`iqabench.data.shipping`),
+        packed once per run: a manifest with the files in the object store, inside a list
+        so that Ray hands a task the reference and only a worker that cannot see the
+        files fetches them."""
         packed: dict[str, list[dict]] = {}
-        out = []
-        for spec in cells:
-            ident = canonical_json([spec.dataset, spec.dataset_params])
+
+        def data(name: str, params: dict) -> list[dict]:
+            ident = canonical_json([name, params])
             if ident not in packed:
-                got = shipping.pack(spec.dataset, spec.dataset_params) if self.options.ship_data else None
+                got = shipping.pack(name, params) if self.options.ship_data else None
                 packed[ident] = [] if got is None else [{**got[0], "files": [self.ray.put(got[1])]}]
-            out.append(packed[ident])
-        return out
+            return packed[ident]
+        return data
 
     def _get(self, ref) -> dict:
         try:

@@ -3,7 +3,8 @@ compute a store cell's missing batches -- without ever opening the store.
 
 A worker gets a cell spec and returns plain data: the planned store cells
 (key, configuration, label) with the cache files planning wrote (to ship to
-workers on other machines), or streams a store cell's new batches of rows,
+workers on other machines), or (a dataset step) the files building a shared
+dataset wrote, or streams a store cell's new batches of rows,
 each as soon as it is computed, and then its summary, computed from the rows the driver had already stored plus the new
 ones, in the form the store gives them back (:func:`.store.stored_form`), so
 the summary is the one a local run stores.  The driver commits every batch
@@ -25,6 +26,7 @@ from typing import Any, Iterator
 from ..artifacts import atomic_write_bytes, cache_files, materialise, recording_writes
 from ..contracts import CellSpec, Experiment, PlannedCell, RunContext
 from ..contracts.context import gallery_dir
+from ..data.shipping import run_dataset
 from ..registry import build_attack
 from .plan import experiment_kind
 from .store import stored_form
@@ -60,6 +62,17 @@ def prepare(spec: CellSpec, device: str, files: dict[str, bytes]) -> dict:
     return {"cells": [{"key": c.key, "kind": c.kind, "config": c.config, "label": c.label,
                        "manifest": {**c.manifest, "plan_seconds": seconds}} for c in cells],
             "files": cache_files(written)}
+
+
+def load_dataset(name: str, params: dict, device: str) -> dict:
+    """A dataset step (:class:`.graph.DatasetStep`): build or load dataset ``name``
+    with ``params`` -- the items of every split, so that whatever it caches is
+    written now -- and nothing else; the cache files that wrote."""
+    with recording_writes() as written:
+        dataset = run_dataset(context(device), name, params)
+        for split in dataset.splits():
+            dataset.items(split)
+    return {"files": cache_files(written)}
 
 
 @dataclass
