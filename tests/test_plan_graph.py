@@ -25,7 +25,7 @@ def test_each_step_waits_for_the_builders_of_what_it_shares():
         [0],        # the pruned model is built here; its baseline (cell 0's model) and fgsm come from cell 0
         [0],        # a UAP of its own, the model of cell 0
         [0, 2, 3],  # the pruned model (cell 2), the UAP attack's first cell (3)
-        [0],        # another seed: another model identity; dataset and attack from cell 0
+        [],         # another seed: another model; FGSM fits nothing, the dataset has a step of its own
     ]
     assert all(d < s.index for s in graph for d in s.deps)  # edges point back: no cycle
     assert depth(graph) == 3
@@ -73,6 +73,57 @@ def test_a_dataset_only_one_cell_names_is_built_by_its_cell():
 def test_independent_cells_do_not_wait():
     graph = steps([_cell("fgsm")])
     assert graph[0].deps == [] and depth(graph) == 1
+
+
+def test_the_nt_sweep_trains_its_models_in_parallel():
+    """FGSM and I-FGSM fit nothing while a cell is planned: a cell waits for the
+    first cell of its own NT model (which trains it, about 15 minutes) and for
+    its lam = 0 baseline's (whose model gives its clean range), never for a
+    cell of another (lam, seed) -- the suite is loaded, not run."""
+    from iqabench.run.plan import wildcard_attacks, with_baselines
+    from iqabench.run.suite import expand, load_suite
+
+    data, _ = load_suite("nt-sweep")
+    graph = steps(with_baselines(expand(data, "nt-sweep", wildcard_attacks)))
+    model = {s.index: (s.spec.defense_params["lam"], s.spec.seed) for s in graph}
+    first: dict[tuple, int] = {}
+    for s in graph:
+        first.setdefault(model[s.index], s.index)
+    assert len(first) == 15 and len(graph) == 30  # 4 lam x 3 seeds, 3 baselines; x {fgsm, ifgsm}
+    for s in graph:
+        lam, seed = model[s.index]
+        assert s.deps == sorted({first[(lam, seed)], first[(0.0, seed)]} - {s.index}), (s.label, s.spec.seed)
+    assert depth(graph) == 3  # the baselines, the NT models (all 12 at once), the cells that load them
+
+
+def test_a_uap_cell_waits_for_the_first_cell_fitting_the_same_perturbation():
+    """... and not for a cell fitting another one (on another model, whose plan may train it)."""
+    jpeg = CellSpec(model="cnniqa", dataset="embedded", attack="uap", defense="jpeg")  # fitted on the bare model
+    transfer = CellSpec(model="dbcnn", dataset="embedded", attack="uap", seed=1, transfer_from={"model": "cnniqa"})
+    cells = [_cell("fgsm"), _cell("uap"), _cell("uap", seed=1), jpeg, transfer, _cell("uap", seed=1, size=64)]
+    assert [s.deps for s in steps(cells)] == [
+        [],      # builds the model
+        [0],     # fits the UAP on cell 0's model
+        [],      # another seed: another model, another UAP
+        [0, 1],  # its baseline's model (cell 0) and the UAP cell 1 fits on it: non-adaptive, the bare model's
+        [2],     # crafted on cnniqa with seed 1: cell 2 builds that model and fits its UAP
+        [2],     # another UAP (other parameters) on cell 2's model
+    ]
+
+
+def test_a_transfer_cell_waits_for_the_step_that_builds_its_source_model():
+    cells = [_cell("fgsm", model="dbcnn"), _cell("ifgsm"),
+             CellSpec(model="dbcnn", dataset="embedded", attack="fgsm", transfer_from={"model": "cnniqa"})]
+    assert [s.deps for s in steps(cells)] == [[], [], [0, 1]]  # dbcnn (cell 0), the source cnniqa (cell 1)
+    first = CellSpec(model="dbcnn", dataset="embedded", attack="fgsm", transfer_from={"model": "cnniqa"})
+    assert [s.deps for s in steps([first, _cell("ifgsm")])] == [[], [0]]  # it builds the source model first
+
+
+def test_amifgsm_cells_wait_for_the_first_that_fits_niqe():
+    """Its plan fits NIQE's pristine model once, whatever its parameters; ``eps_mode="fixed"`` needs none."""
+    cells = [_cell("amifgsm"), _cell("amifgsm", seed=1), _cell("amifgsm", seed=2, eps_mode="fixed"),
+             _cell("amifgsm", seed=3, iters=5)]
+    assert [s.deps for s in steps(cells)] == [[], [0], [], [0]]
 
 
 def test_the_cache_records_and_ships_what_a_step_wrote(tmp_path, monkeypatch):

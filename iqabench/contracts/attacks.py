@@ -65,6 +65,21 @@ class Attack:
     def perturb(self, model: IQAModel, x: torch.Tensor) -> AttackResult:
         raise NotImplementedError
 
+    def shares(self) -> list[Any]:
+        """Identities (JSON-able) of what planning a cell of this attack builds or
+        loads for the attack itself, whatever the cell -- a reference model it
+        fits once and reports in its ``provenance`` (AMI-FGSM's NIQE fit), say.
+
+        An executor that plans cells in parallel plans a cell after the first
+        earlier cell that names one of its identities
+        (:meth:`iqabench.contracts.Experiment.shares`, which adds these to the
+        cell's): that one builds the artifact, the later ones load it.  The
+        default, nothing: an attack that only perturbs batches builds nothing
+        while a cell is planned, so its cells need not wait for one another --
+        were the attack itself named, every FGSM cell would wait for the first
+        FGSM cell's plan, which may train a defended model for an hour."""
+        return []
+
     def __call__(self, model: IQAModel, x: torch.Tensor) -> torch.Tensor:
         return self.perturb(model, x).images
 

@@ -110,16 +110,32 @@ class Experiment:
         for a dataset, ``["dataset", name, params]``, that several cells
         name: a step that builds only the dataset does (so those cells do
         not wait for a whole other cell's plan, :mod:`iqabench.run.graph`).  The
-        default: the cell's dataset, its model as built on that dataset (with
-        its defence and seed) and its attack with its parameters (a fitted UAP,
-        a NIQE fit, a trigger, a backdoored victim and its surrogate)."""
-        return [["dataset", spec.dataset, spec.dataset_params],
-                ["model", spec.model, spec.model_params, spec.weights, spec.seed, spec.defense,
-                 spec.defense_params, spec.dataset, spec.dataset_params],
-                ["attack", spec.attack, spec.attack_params]]
+        default: the cell's dataset, its model as built on that dataset
+        (:func:`model_share`) and what :meth:`attack_shares` names for its
+        attack.  Name what the plan builds and no more: a cell waits for the
+        plans of every cell it shares an identity with."""
+        return [["dataset", spec.dataset, spec.dataset_params], model_share(spec), *self.attack_shares(spec)]
+
+    def attack_shares(self, spec: CellSpec) -> list[Any]:
+        """The identities among :meth:`shares` of what planning ``spec`` builds or
+        loads for its attack.  The default, the attack with its parameters,
+        ``["attack", name, params]``: a kind that does not say what its plan
+        fits for an attack (a backdoor's trigger, surrogate and victim) makes a
+        cell wait for the first cell of the same attack.  A kind whose plan
+        fits nothing for some attacks names less (the adversarial kind: only
+        what :meth:`iqabench.contracts.Attack.shares` names)."""
+        return [["attack", spec.attack, spec.attack_params]]
 
     def evaluate(self, cell: PlannedCell, ctx: RunContext, done: set[int]) -> Iterator[tuple[int, list[dict]]]:
         raise NotImplementedError
 
     def summarise(self, cell: PlannedCell, rows: list[dict], ctx: RunContext) -> dict:
         raise NotImplementedError
+
+
+def model_share(spec: CellSpec) -> list[Any]:
+    """The identity (:meth:`Experiment.shares`) of ``spec``'s model as built on its
+    dataset, with its weights, seed and defence -- a trained or defended model
+    is made from the cell's data -- and its fixed clean range, measured on it."""
+    return ["model", spec.model, spec.model_params, spec.weights, spec.seed, spec.defense, spec.defense_params,
+            spec.dataset, spec.dataset_params]

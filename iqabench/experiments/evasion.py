@@ -61,10 +61,11 @@ class EvasionWork:
     source: IQAModel | None = None  # the model the attack is crafted on (``model`` unless a transfer)
 
 
-def transfer_source(spec: CellSpec, ctx: RunContext) -> IQAModel | None:
-    """The undefended model a transfer cell crafts its attack on, or None for a
-    white-box cell -- also when the source is the cell's own model (the
-    transfer matrix's diagonal is the white-box cell, with its key)."""
+def source_spec(spec: CellSpec) -> CellSpec | None:
+    """The undefended white-box cell of the model a transfer cell crafts its
+    attack on, or None for a white-box cell -- also when the source is the
+    cell's own model (the transfer matrix's diagonal is the white-box cell,
+    with its key)."""
     if not spec.transfer_from:
         return None
     src = spec.transfer_from
@@ -73,7 +74,13 @@ def transfer_source(spec: CellSpec, ctx: RunContext) -> IQAModel | None:
     if spec.defense == NO_DEFENSE and (twin.model, twin.model_params, twin.weights) == (
             spec.model, spec.model_params, spec.weights):
         return None
-    return cell_model(twin, ctx)
+    return twin
+
+
+def transfer_source(spec: CellSpec, ctx: RunContext) -> IQAModel | None:
+    """The model a transfer cell crafts its attack on, or None (:func:`source_spec`)."""
+    twin = source_spec(spec)
+    return None if twin is None else cell_model(twin, ctx)
 
 
 def batch_seed(seed: int, key: str, batch: int) -> int:
@@ -89,6 +96,16 @@ class EvasionExperiment(Experiment):
     in_wildcard = True
     citation = MSU
     transfers = True
+
+    def shares(self, spec: CellSpec) -> list[Any]:
+        """The default's, and a transfer cell's source model as its own white-box
+        cell builds it (with its clean range): the plan builds or loads it too,
+        and two plans building it at once would leave one idling on its lock."""
+        out = super().shares(spec)
+        twin = source_spec(spec)
+        if twin is not None:
+            out += [x for x in super().shares(twin) if x[0] == "model"]
+        return out
 
     def plan(self, spec: CellSpec, attack: Attack, ctx: RunContext) -> list[PlannedCell]:
         dataset = cell_dataset(spec, ctx)

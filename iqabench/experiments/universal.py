@@ -7,18 +7,22 @@ non-adaptive, the undefended model's own cached perturbation."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import torch
 
 from ..artifacts import building, cache_dir, canonical_json, config_key, load_state, save_state
 from ..contracts import AttackResult, CellSpec, IQADataset, IQAModel, Item, PlannedCell, RunContext, UniversalAttack
+from ..contracts.experiments import model_share
 from ..data.sampling import sampling_key, subset
 from ..errors import ModelError
 from ..models.build import model_identity
+from ..models.defended import baseline_spec
 from ..models.training import reproducible
 from ..models.purified import attacker_model
+from ..registry import NO_DEFENSE, build_attack, build_defense
 from .checks import load_checked
-from .evasion import EvasionExperiment
+from .evasion import EvasionExperiment, source_spec
 
 
 #: CPU threads a universal perturbation trains on.  Multi-threaded CPU kernels
@@ -75,6 +79,18 @@ class UniversalExperiment(EvasionExperiment):
     name = "universal"
     description = "Fit one perturbation on the train split (cached), add it to every test image at each amplitude"
 
+    def attack_shares(self, spec: CellSpec) -> list[Any]:
+        """The perturbation the plan fits (:func:`fit_universal`), named by what its
+        key depends on: the attack with its parameters, the model it is fitted
+        on (:func:`fitted_on`, as built on the cell's dataset with the cell's
+        seed), ``train_limit`` and ``batch_size`` -- so a cell waits for the
+        first cell fitting the same perturbation, and not for a cell fitting
+        another one on another model (whose plan may train that model for an
+        hour).  Plus what the attack itself names (``Attack.shares``)."""
+        attack = build_attack(spec.attack, spec.attack_params)
+        return [["uap", spec.attack, spec.attack_params, model_share(fitted_on(spec)), spec.train_limit,
+                 spec.batch_size], *attack.shares()]
+
     def cells(self, base: PlannedCell, attack: UniversalAttack, ctx: RunContext) -> list[PlannedCell]:
         uap, artifact = fit_universal(attack, attacker_model(base.work.source), base.work.dataset, base.work.spec, ctx)
 
@@ -86,3 +102,19 @@ class UniversalExperiment(EvasionExperiment):
                             f"{base.label} @ {a}", base.manifest,
                             replace(base.work, perturb=lambda x, a=a: perturb(x, a)))
                 for a in attack.amplitudes]
+
+
+def fitted_on(spec: CellSpec) -> CellSpec:
+    """The cell whose model ``spec``'s perturbation is fitted on, as
+    :meth:`UniversalExperiment.cells` picks it (``attacker_model`` of the cell's
+    source): a transfer cell's source (:func:`~.evasion.source_spec`); behind a
+    non-adaptive input defence, the bare model's cell (its baseline, whose
+    cached perturbation it applies); else the cell itself."""
+    source = source_spec(spec)
+    if source is not None:
+        return source
+    if spec.defense != NO_DEFENSE:
+        defense = build_defense(spec.defense, spec.defense_params)
+        if defense.kind == "inference" and not getattr(defense, "adaptive", False):
+            return baseline_spec(spec) or spec
+    return spec

@@ -10,12 +10,16 @@ that need the same artifact would both build it; so each cell's plan is a
 :class:`Step` that waits for the steps that build what it shares
 (``Experiment.shares``, and its like-for-like baseline's, which its
 normalisation loads): the first step naming an identity builds it, every
-later one depends on that step.  A dataset that several cells name
-(``["dataset", name, params]``) is the exception: a :class:`DatasetStep` of
-its own builds it, and nothing else -- were it built by the first cell's
-plan, every cell on that dataset would wait for that whole plan (which may
-train a model for an hour) although it needs only the dataset.  Edges point
-to earlier steps only: the graph has no cycle.  Once a step has run, its
+later one depends on that step.  Only what a plan builds is named -- an
+attack only when its plan fits something for it (a UAP, a NIQE fit:
+``Experiment.attack_shares``, ``Attack.shares``) -- since every shared
+identity is a wait: cells of FGSM on independent models plan at once.  A
+dataset that several cells name (``["dataset", name, params]``) is the
+exception: a :class:`DatasetStep` of its own builds it, and nothing else
+-- were it built by the first cell's plan, every cell on that dataset would
+wait for that whole plan (which may train a model for an hour) although it
+needs only the dataset.  Edges point to earlier steps only: the graph has no
+cycle.  Once a step has run, its
 store cells (one per amplitude, ...) are known and can be evaluated in any
 order.
 """

@@ -106,6 +106,17 @@ class AMIFGSM(Attack):
         if self.eps_mode not in ("niqe", "fixed"):
             raise ParameterError(f"'amifgsm' parameter 'eps_mode' must be 'niqe' or 'fixed', got {self.eps_mode!r}")
 
+    def shares(self) -> list:
+        """The NIQE model its plan fits (niqe mode only; :meth:`provenance`): fitted
+        once on the embedded dataset's train split (which it builds) whatever
+        the cell, cached -- cells planned in parallel wait for the first that
+        fits it."""
+        if self.eps_mode == "fixed":
+            return []
+        from .niqe import NIQE_VERSION
+
+        return [["niqe", NIQE_VERSION], ["dataset", "embedded", {}]]
+
     def provenance(self) -> dict:
         """What the result depends on beyond the parameters: the NIQE model (niqe mode only)."""
         if self.eps_mode == "fixed":
