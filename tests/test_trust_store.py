@@ -16,7 +16,6 @@ from iqabench.contracts import CellSpec
 from iqabench.experiments.evasion import EvasionExperiment
 from iqabench.hookspecs import hookimpl
 from iqabench.models import training
-from iqabench.run.resume import spec_key
 from iqabench.run.runner import Runner, open_run
 from iqabench.run.store import Store
 from iqabench_plugins.adversarial.fgsm import IFGSM
@@ -144,6 +143,7 @@ def test_a_changed_default_or_another_parameter_is_not_the_finished_spec(plugin,
     assert len(plans) == 2
 
     from iqabench.registry import register_plugin, unregister_plugin
+    from iqabench.run.resume import spec_key
 
     old = spec_key(spec)
     unregister_plugin("trust-step")  # the attack's step size default changes (same plugin version)
