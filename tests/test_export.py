@@ -32,7 +32,7 @@ def _same(read, stored) -> bool:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet", "json"])
-@pytest.mark.parametrize("what", ["images", "cells", "runs"])
+@pytest.mark.parametrize("what", ["images", "cells", "runs", "plans"])
 def test_an_export_read_back_gives_the_stored_rows_exactly(invoke, small_store, tmp_path, fmt, what):
     out = tmp_path / f"{what}.{fmt}"
     result = invoke(["export", "--store", str(small_store), "--format", fmt, "--what", what, "-o", str(out)])
@@ -132,14 +132,14 @@ def test_import_of_an_export_gives_the_stored_rows_and_batches_exactly(invoke, s
     """``iqabench import`` is the inverse of ``export``: a published board's data
     gives back a store with the same rows (and the batches a resume needs)."""
     folder = tmp_path / "data"
-    for what in ("runs", "cells", "images"):
+    for what in ("runs", "cells", "images", "plans"):
         result = invoke(["export", "--store", str(small_store), "--format", fmt, "--what", what,
                          "-o", str(folder / f"{what}.{fmt}")])
         assert result.exit_code == 0, result.output
     copy = tmp_path / "copy.sqlite"
     result = invoke(["import", str(folder), "--store", str(copy)])
     assert result.exit_code == 0, result.output
-    for table in ("runs", "cells", "images", "batches"):
+    for table in ("runs", "cells", "images", "batches", "plans"):
         columns, rows = _stored(small_store, table)
         columns_back, back = _stored(copy, table)
         assert columns_back == columns

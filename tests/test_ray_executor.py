@@ -253,3 +253,31 @@ def test_the_command_line_runs_on_ray(cluster, invoke, tmp_path):
     (run,) = Store(store).runs()
     assert run["manifest"]["executor"] == "ray" and run["manifest"]["ray"]["cpus_per_cell"] == 1
     assert [c["status"] for c in Store(store).cells()] == ["done"]
+
+
+def test_trust_store_plans_only_unfinished_cells_and_their_dependencies_build_what_skipped_ones_built(
+        cluster, tmp_path, monkeypatch):
+    """``--trust-store`` on Ray: a finished NT-defended cell (and its baseline)
+    gets no planning step; a new cell on the same defended models, whose step
+    depended on the skipped ones', trains them itself (the workers' cache is
+    emptied) and stores the local run's rows."""
+    import shutil
+
+    from iqabench.run import ray_executor
+    from iqabench.run.store import Store
+
+    nt = dict(model="test-tiny-cnn", dataset="test-tiny-data", batch_size=4, defense="nt",
+              defense_params={"lam": 0.01})
+    done, new = CellSpec(attack="ifgsm", attack_params={"iters": 2}, **nt), CellSpec(attack="fgsm", **nt)
+    RayRunner(open_run(tmp_path / "ray.sqlite", progress=False), options=RayOptions()).run([done])
+    shutil.rmtree(cluster.parent / "worker-cache", ignore_errors=True)
+    graphs = []
+    steps = ray_executor.steps
+    monkeypatch.setattr(ray_executor, "steps", lambda cells: graphs.append(cells) or steps(cells))
+    summaries = RayRunner(open_run(tmp_path / "ray.sqlite", progress=False), options=RayOptions(),
+                          trust_store=True).run([done, new])
+    assert [[c.attack for c in cells] for cells in graphs] == [["fgsm", "fgsm"]]  # the new cell and its baseline
+    assert len(summaries) == 4 and len(Store(tmp_path / "ray.sqlite").table("plans")) == 4
+    second = Store(tmp_path / "ray.sqlite").runs()[-1]["manifest"]
+    assert sum(bool(c.get("resumed_by_spec")) for c in second["cells"]) == 2
+    assert store_contents(tmp_path / "ray.sqlite") == _local(tmp_path, [done, new])

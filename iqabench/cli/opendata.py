@@ -22,7 +22,8 @@ def open_store(path: str):
 @cli.command()
 @click.option("--store", default=DEFAULT_STORE, show_default=True, envvar="IQABENCH_STORE")
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "json"]), default="csv", show_default=True)
-@click.option("--what", type=click.Choice(["cells", "images", "runs", "cards"]), default="cells", show_default=True,
+@click.option("--what", type=click.Choice(["cells", "images", "runs", "plans", "cards"]), default="cells",
+              show_default=True,
               help="A table of the store as stored (JSON columns as text), or one JSON entry card per model x "
                    "weights (--format ignored).")
 @click.option("--output", "-o", type=click.Path(),
@@ -45,7 +46,7 @@ def export(store, fmt, what, output) -> None:
 @click.argument("folder", type=click.Path(exists=True, file_okay=False))
 @click.option("--store", default=DEFAULT_STORE, show_default=True, envvar="IQABENCH_STORE")
 def import_(folder, store) -> None:
-    """Add exported tables (FOLDER/cells.parquet|json|csv, images..., runs...) to a store
+    """Add exported tables (FOLDER/cells.parquet|json|csv, images..., runs..., plans...) to a store
     (created if missing): a published board's data, to re-render or build on."""
     from ..run.opendata import import_tables
     from ..run.store import Store

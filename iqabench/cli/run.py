@@ -48,6 +48,7 @@ class RunOptions:
     gpus_per_cell: float = 0.0
     cpus_per_cell: float = 1.0
     ship_data: bool = True
+    trust_store: bool = False
 
 
 @cli.command()
@@ -75,6 +76,11 @@ class RunOptions:
               help="Train universal attacks on N images of the train split, sampled as --limit (0: all).")
 @click.option("--suite", help="Suite TOML file, or the name of a registered suite.")
 @click.option("--force", is_flag=True, help="Recompute cells that are already finished.")
+@click.option("--trust-store", is_flag=True,
+              help="Skip a cell spec whose cells the store records as planned and finished without planning it "
+                   "(no model is trained to learn its keys): for a lost artifact cache, an imported store, another "
+                   "machine. Trusts the spec and its resolved parameters, not the code: after changing code that "
+                   "changes results, do not use it (or use --force).")
 @click.option("--store", default=DEFAULT_STORE, show_default=True, envvar="IQABENCH_STORE", help="Results database.")
 @click.option("--leaderboard", "board", default="leaderboard", show_default=True, help="Where to render the leaderboard.")
 @click.option("--no-leaderboard", is_flag=True, help="Do not render the leaderboard after the run.")
@@ -153,8 +159,8 @@ def make_runner(opts: RunOptions):
         from ..run.ray_executor import RayOptions, RayRunner
 
         options = RayOptions(opts.ray_address, opts.gpus_per_cell, opts.cpus_per_cell, ship_data=opts.ship_data)
-        return RayRunner(ctx, baselines=not opts.no_baselines, options=options)
-    return Runner(ctx, baselines=not opts.no_baselines)
+        return RayRunner(ctx, baselines=not opts.no_baselines, options=options, trust_store=opts.trust_store)
+    return Runner(ctx, baselines=not opts.no_baselines, trust_store=opts.trust_store)
 
 
 def requested_cells(opts: RunOptions) -> tuple[list, str | None]:

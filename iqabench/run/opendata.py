@@ -3,9 +3,11 @@
 
 A published board ships its store's tables as open data (Parquet, JSON or
 CSV, exactly as stored); importing them gives a store with the same rows --
-cells, per-image rows, run manifests -- so anyone can re-render the board
-(``iqabench report``), compare with their own runs, or resume the suite on
-top of it.  The ``batches`` table (which batches of a cell are stored, for
+cells, per-image rows, run manifests, the cells each cell spec planned
+(``plans``: optional, older exports lack it) -- so anyone can re-render the
+board (``iqabench report``), compare with their own runs, or resume the
+suite on top of it (with ``--trust-store``, without planning what is
+finished: :mod:`.resume`).  The ``batches`` table (which batches of a cell are stored, for
 resuming) is not exported: it is rebuilt from the per-image rows' ``batch``.
 Rows already in the store are kept (a cell key names one configuration's
 result; the same key is the same result).
@@ -49,7 +51,8 @@ def _plain(value: Any) -> Any:
 
 
 def find_tables(folder: Path) -> dict[str, Path]:
-    """``runs``, ``cells`` and ``images`` files in ``folder`` (the first suffix found of each)."""
+    """``runs``, ``cells``, ``images`` and ``plans`` files in ``folder`` (the first suffix found of
+    each; only ``cells`` must be there)."""
     found = {}
     for name in Store.TABLES:
         for suffix in SUFFIXES:

@@ -1,8 +1,12 @@
 """The Ray executor: a run's cells on every GPU of one machine or on a Ray
 cluster, with one writer and the local runner's results.
 
-The driver (this process) is the only one that opens the store.  The run's
-plan is a graph (:mod:`.graph`): each cell's planning step is a Ray task that
+The driver (this process) is the only one that opens the store (it records
+each step's planned cells in its ``plans`` table as the step returns).  The
+run's plan is a graph (:mod:`.graph`) over the cells to plan (with
+``--trust-store`` not those whose recorded cells are all finished,
+:mod:`.resume`: what such a cell built is built by the first remaining step
+that needs it): each cell's planning step is a Ray task that
 waits for the steps that build the artifacts it shares, so each artifact is
 built once (a dataset several cells share, by a light task of its own that
 builds only the dataset and reserves no GPU); its result lists the store
@@ -47,6 +51,7 @@ from ..errors import IQABenchError
 from ..registry import notify_result
 from . import worker
 from .graph import steps
+from .resume import spec_key
 from .runner import Runner, announce_skip
 from .schedule import CellQueue
 from .view import PlanView
@@ -137,8 +142,9 @@ def compute_task(spec: CellSpec, key: str, device: str, done: set[int], stored: 
 class RayRunner(Runner):
     """Runs the cells of ``ctx`` on Ray (see the module docstring)."""
 
-    def __init__(self, ctx: RunContext, baselines: bool = True, options: RayOptions | None = None, poll: float = 0.5):
-        super().__init__(ctx, baselines, poll)
+    def __init__(self, ctx: RunContext, baselines: bool = True, options: RayOptions | None = None, poll: float = 0.5,
+                 trust_store: bool = False):
+        super().__init__(ctx, baselines, poll, trust_store)
         self.options = options or RayOptions()
         if ctx.device.startswith("cuda") and not self.options.gpus_per_cell > 0:
             raise IQABenchError("--executor ray --device cuda needs --gpus-per-cell > 0 (Ray gives a task "
@@ -167,7 +173,18 @@ class RayRunner(Runner):
         prepare = ray.remote(**resources)(prepare_task)
         compute = ray.remote(**resources)(compute_task)
         load = ray.remote(num_cpus=opts.cpus_per_cell, max_retries=opts.max_retries)(dataset_task)
-        graph = steps(cells)
+        ids = [spec_key(spec) for spec in cells]
+        results: dict[tuple[int, int], dict] = {}
+        remaining = []  # the cells to plan: with --trust-store, not those whose recorded cells are all finished
+        for i, spec_id in enumerate(ids):
+            finished = self.resumed(spec_id, ctx, manifest)
+            if finished is None:
+                remaining.append(i)
+            else:
+                results.update(((i, pos), summary) for pos, summary in enumerate(finished))
+        graph = steps([cells[i] for i in remaining])  # a skipped cell's artifacts: built by the first step needing them
+        for step in graph:  # indices in the run's cells
+            step.index, step.deps = remaining[step.index], [remaining[d] for d in step.deps]
         data = self._packer()
         view = PlanView(ctx.bar, self.slots())  # counts cells only: a dataset step yields none
         refs: dict[int, Any] = {}
@@ -183,7 +200,6 @@ class RayRunner(Runner):
         preparing = {refs[s.index]: s for s in graph}
         computing: dict[Any, tuple] = {}
         queue = CellQueue()  # ready cells, started longest-expected first while a slot is free
-        results: dict[tuple[int, int], dict] = {}
         forced: set[str] = set()
 
         def start(step, pos, cell) -> bool:
@@ -230,6 +246,8 @@ class RayRunner(Runner):
                     if ref in preparing:
                         step = preparing.pop(ref)
                         planned = self._get(ref)
+                        self.store.record_plan(ids[step.index], [c["key"] for c in planned["cells"]],
+                                               [c["label"] for c in planned["cells"]], run_id)
                         view.add(len(planned["cells"]))
                         for pos, cell in enumerate(planned["cells"]):
                             manifest["cells"].append({"key": cell["key"], "config": cell["config"], **cell["manifest"]})

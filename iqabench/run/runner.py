@@ -15,7 +15,11 @@ waiting for it (taking it over if its claimer dies).
 
 A cell's key is the hash of its resolved configuration (model with its
 weights, dataset with its content fingerprint, split and image limit, attack
-with all parameters, seed, batch size).
+with all parameters, seed, batch size).  Learning it means planning the cell
+(training what it needs when the cache lacks it), so the runner records, per
+cell spec, the keys its plan yielded (the store's ``plans`` table); with
+``trust_store`` (``--trust-store``) a spec whose recorded cells are all
+finished is skipped without planning (:mod:`.resume`).
 """
 from __future__ import annotations
 
@@ -37,6 +41,7 @@ from ..registry import build_attack, notify_result
 from .claims import Claims
 from .manifest import build_manifest, new_run_id
 from .plan import experiment_kind, validate, with_baselines
+from .resume import spec_key
 from .store import Store
 
 
@@ -76,12 +81,15 @@ class Waiting:
 class Runner:
     """Runs cells in ``ctx`` (its ``store`` receives the results); ``baselines``:
     add each defended cell's like-for-like baseline (:func:`.plan.with_baselines`);
-    ``poll``: seconds between looks at cells other processes hold."""
+    ``poll``: seconds between looks at cells other processes hold; ``trust_store``:
+    skip a spec whose recorded cells are all finished without planning it
+    (:meth:`resumed`)."""
 
-    def __init__(self, ctx: RunContext, baselines: bool = True, poll: float = 0.5):
+    def __init__(self, ctx: RunContext, baselines: bool = True, poll: float = 0.5, trust_store: bool = False):
         self.ctx = ctx
         self.baselines = baselines
         self.poll = poll
+        self.trust_store = trust_store
         self._experiments: dict[type, Experiment] = {}
         self.claims: Claims | None = None
 
@@ -120,7 +128,29 @@ class Runner:
             results.extend(self.run_cell(spec, ctx.for_cell(spec), run_id, manifest))
         return self.wait_for_others(results, run_id)
 
+    def resumed(self, spec_id: str, ctx: RunContext, manifest: dict) -> list[dict] | None:
+        """With ``trust_store`` and without ``--force``: the stored summaries of the
+        spec ``spec_id`` (:func:`.resume.spec_key`) when every cell a run planned
+        for it is finished, each announced as skipped -- nothing is planned; else None."""
+        if not self.trust_store or ctx.force:
+            return None
+        finished = self.store.finished_plan(spec_id)
+        if finished is None:
+            return None
+        out = []
+        for key, label in finished:
+            stored = self.store.cells_by_key(key)
+            announce_skip(label, key, ctx)
+            manifest["cells"].append({"key": key, "config": stored["config"], "spec": spec_id,
+                                      "resumed_by_spec": True})
+            out.append(stored["summary"])
+        return out
+
     def run_cell(self, spec: CellSpec, ctx: RunContext, run_id: str, manifest: dict) -> list[dict]:
+        spec_id = spec_key(spec)
+        finished = self.resumed(spec_id, ctx, manifest)
+        if finished is not None:
+            return finished
         attack = build_attack(spec.attack, spec.attack_params)
         kind = experiment_kind(attack, spec.attack)
         experiment = self._experiments.setdefault(kind, kind())
@@ -128,6 +158,7 @@ class Runner:
             started = time.perf_counter()
             planned = experiment.plan(spec, attack, ctx)
             plan_seconds = time.perf_counter() - started
+            self.store.record_plan(spec_id, [c.key for c in planned], [c.label for c in planned], run_id)
             out = []
             for cell in planned:
                 record = {"key": cell.key, "config": cell.config, **cell.manifest, "plan_seconds": plan_seconds}

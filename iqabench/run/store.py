@@ -4,7 +4,11 @@ One row per image per cell, one summary per cell, one manifest per run.
 Rows are written per batch inside a transaction together with the batch's
 completion mark, so a run killed at any instant (even SIGKILL) keeps every
 finished batch and loses at most the batch in flight; a restarted run skips
-finished batches and cells, and never duplicates a row.
+finished batches and cells, and never duplicates a row.  The ``plans``
+table records, per cell spec a run planned (its identity:
+:func:`.resume.spec_key`), the keys of the store cells it yielded, so that
+``--trust-store`` can skip a finished spec without planning it; a store
+written before it existed gets it (empty) when opened.
 
 JSON columns (summaries, configs, manifests) are strict JSON: a NaN or
 infinite number is written as ``null`` (Python's bare ``NaN`` is not JSON,
@@ -59,6 +63,13 @@ CREATE TABLE IF NOT EXISTS images (
     bound REAL,
     extra TEXT,
     PRIMARY KEY (cell_key, name)
+);
+CREATE TABLE IF NOT EXISTS plans (
+    spec TEXT PRIMARY KEY,
+    keys TEXT,
+    labels TEXT,
+    run_id TEXT,
+    updated REAL
 );
 """
 
@@ -181,6 +192,24 @@ class Store:
         return {"key": key, "config": json.loads(row[0]), "status": row[1],
                 "summary": json.loads(row[2]) if row[2] else None}
 
+    # --------------------------------------------------------------- plans
+    def record_plan(self, spec: str, keys: list[str], labels: list[str], run_id: str) -> None:
+        """Record that cell spec ``spec`` (:func:`.resume.spec_key`) planned the cells ``keys``."""
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO plans VALUES (?, ?, ?, ?, ?)",
+                            (spec, to_json(list(keys)), to_json(list(labels)), run_id, time.time()))
+
+    def finished_plan(self, spec: str) -> list[tuple[str, str]] | None:
+        """``(key, label)`` of each cell spec ``spec`` planned when it was planned
+        and every one of them is finished; else None (never planned, or not all done)."""
+        row = self.db.execute("SELECT keys, labels FROM plans WHERE spec = ?", (spec,)).fetchone()
+        if row is None:
+            return None
+        keys, labels = json.loads(row[0]), json.loads(row[1] or "[]")
+        if not keys or any(self.cell_status(k) != "done" for k in keys):
+            return None
+        return list(zip(keys, labels if len(labels) == len(keys) else keys))
+
     # ------------------------------------------------------------- batches
     def done_batches(self, key: str) -> set[int]:
         return {b for (b,) in self.db.execute("SELECT batch FROM batches WHERE cell_key = ?", (key,))}
@@ -208,7 +237,7 @@ class Store:
 
     # -------------------------------------------------------------- export
     #: the tables :meth:`table` reads (the open-data export's ``--what``)
-    TABLES = ("runs", "cells", "images")
+    TABLES = ("runs", "cells", "images", "plans")
 
     def table(self, name: str) -> list[dict[str, Any]]:
         """Every row of table ``name`` exactly as stored (JSON columns as their
