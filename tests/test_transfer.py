@@ -66,3 +66,39 @@ def test_transfer_is_in_the_key_and_backdoors_cannot_transfer(linear):
     spec = CellSpec(model="cnniqa", dataset="embedded", attack="baiqa-p", transfer_from={"model": "cnniqa"})
     with pytest.raises(IQABenchError, match="cannot transfer"):
         validate_cell(spec)
+
+
+def test_the_transfer_suite_is_a_3x3_matrix_per_attack_over_the_models_of_all_its_grids():
+    """The registered `transfer` suite: the default model and two CNNIQA models iqabench
+    trains (`trained:seed=1`; narrow, `trained:seed=0`), each grid one model -- the
+    matrix spans the models of every grid: 3 models x 2 attacks x 3 sources = 18
+    cells, the diagonal the white-box cells.  Expanded and planned as a graph, never run."""
+    from iqabench.run.graph import steps
+    from iqabench.run.plan import wildcard_attacks
+    from iqabench.run.suite import load_suite
+
+    data, text = load_suite("transfer")
+    cells = expand(data, "transfer", wildcard_attacks, validate_cell)
+    model = lambda m: (m["model"], tuple(sorted(m["model_params"].items())), m["weights"])
+    models = {("cnniqa", (), "default"), ("cnniqa", (), "trained:seed=1"),
+              ("cnniqa", (("filters", 16), ("hidden", 200)), "trained:seed=0")}
+    target = lambda c: model({"model": c.model, "model_params": c.model_params, "weights": c.weights})
+    source = lambda c: target(c) if c.transfer_from is None else model(c.transfer_from)
+    assert len(cells) == 18
+    assert {(target(c), c.attack, source(c)) for c in cells} == {
+        (t, a, s) for t in models for a in ("fgsm", "ifgsm") for s in models}
+    white = [c for c in cells if c.transfer_from is None]
+    assert len(white) == 6 and {(target(c), c.attack) for c in white} == {(t, a) for t in models
+                                                                        for a in ("fgsm", "ifgsm")}
+    assert all(c.dataset == "embedded" and c.split == "test" and c.limit == 48 and c.attack_params == {}
+               for c in cells)
+    # each trained model is built by one planning step, which every other step that needs it waits for
+    graph = steps(cells)
+    for form in ("trained:seed=1", "trained:seed=0"):
+        users = [s.index for s in graph if form in (s.spec.weights, (s.spec.transfer_from or {}).get("weights"))]
+        assert len(users) == 10 and all(users[0] in graph[i].deps for i in users[1:]), (form, users)
+    # and the published board runs it
+    board, _ = load_suite("leaderboard")
+    assert "transfer" in board["include"]
+    everything = {repr(sorted(c.__dict__.items())) for c in expand(board, "leaderboard", wildcard_attacks)}
+    assert {repr(sorted(c.__dict__.items())) for c in cells} <= everything

@@ -65,7 +65,9 @@ class RunOptions:
 @click.option("--defense-param", multiple=True, metavar="[NAME.]KEY=VALUE",
               help="Defence parameter (bare KEY: every listed defence).")
 @click.option("--data-root", type=click.Path(), help="Shorthand for --dataset-param data_root=PATH.")
-@click.option("--weights", default="default", show_default=True, help="'default', 'random' or a weights file.")
+@click.option("--weights", default="default", show_default=True,
+              help="'default', 'random', a weights file, or trained:seed=N[,profile=P] (the model trained with its "
+                   "recipe on the cell's dataset, as `iqabench train` does; trained once, cached).")
 @click.option("--split", default="test", show_default=True, help="Dataset split to attack.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random choice.")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:N].")
@@ -111,8 +113,8 @@ class RunOptions:
 @click.option("--jpeg-quality", type=click.IntRange(0, 100), default=0,
               help="Score the attacked (and clean) images after JPEG re-encoding at this quality (0: none).")
 @click.option("--transfer-from", metavar="MODEL[@WEIGHTS]",
-              help="Craft every attack on MODEL (its default or the given weights) and score it on the attacked "
-                   "model: a transfer attack (another cell key).")
+              help="Craft every attack on MODEL (its default or the given weights, e.g. cnniqa@trained:seed=1) and "
+                   "score it on the attacked model: a transfer attack (another cell key).")
 def run(**options) -> None:
     """Attack models and store per-image results and cell summaries.
 

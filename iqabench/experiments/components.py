@@ -10,10 +10,11 @@ from __future__ import annotations
 from ..contracts import CellSpec, IQADataset, IQAModel, RunContext
 from ..data.shipping import run_dataset
 from ..errors import DatasetError
-from ..models.build import build_model, model_identity
+from ..models.build import build_model, model_identity, parse_trained
 from ..models.defended import baseline_spec, defended_model
 from ..models.purified import PurifiedModel
 from ..models.score_range import ensure_score_range
+from ..models.trained import resolve_weights
 from ..registry import NO_DEFENSE, build_defense
 
 
@@ -31,10 +32,12 @@ def cell_model(spec: CellSpec, ctx: RunContext) -> IQAModel:
     """``spec``'s model with its weights -- defended with ``spec.defense`` unless
     that is ``none``, then normalised like its baseline -- frozen (attacks
     need input gradients only), built once per run.  An input-purification
-    defence wraps the undefended cell's own model (:mod:`iqabench.models.purified`)."""
+    defence wraps the undefended cell's own model (:mod:`iqabench.models.purified`).
+    Weights ``trained:seed=N[,profile=P]`` are the model trained on the cell's
+    dataset (:func:`iqabench.models.trained.resolve_weights`: trained once, cached)."""
     def make() -> IQAModel:
         if spec.defense == NO_DEFENSE:
-            model = build_model(spec.model, spec.model_params, spec.weights, ctx.device, spec.seed)
+            model = build_model(spec.model, spec.model_params, cell_weights(spec, ctx), ctx.device, spec.seed)
         elif (defense := build_defense(spec.defense, spec.defense_params)).kind == "inference":
             model = PurifiedModel(cell_model(baseline_spec(spec), ctx), defense)
             model.defense = {"name": spec.defense, "kind": defense.kind, "params": defense.params}
@@ -46,7 +49,19 @@ def cell_model(spec: CellSpec, ctx: RunContext) -> IQAModel:
         return model
 
     key = [spec.model, spec.model_params, spec.weights, spec.seed, spec.defense, spec.defense_params]
+    if spec.defense != NO_DEFENSE or parse_trained(spec.weights) is not None:  # made from the cell's data
+        key += [spec.dataset, spec.dataset_params]
     return ctx.reuse(["model", *key], make)
+
+
+def cell_weights(spec: CellSpec, ctx: RunContext) -> str:
+    """``spec.weights`` as :func:`~iqabench.models.build.build_model` takes them:
+    the form ``trained:seed=N[,profile=P]`` becomes the file of the model
+    trained on the cell's dataset (:func:`~iqabench.models.trained.resolve_weights`)."""
+    if parse_trained(spec.weights) is None:
+        return spec.weights
+    return resolve_weights((spec.model, spec.model_params), spec.weights, (spec.dataset, spec.dataset_params), ctx,
+                           cell_dataset(spec, ctx))
 
 
 def normalise_like_baseline(model: IQAModel, spec: CellSpec, ctx: RunContext) -> None:

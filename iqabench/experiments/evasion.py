@@ -37,7 +37,7 @@ from ..errors import DatasetError, NonFiniteError
 from ..gradients import counting_steps
 from ..metrics import images as imagemetrics
 from ..metrics import defences, scores
-from ..models.build import model_identity
+from ..models.build import model_identity, parse_trained
 from ..models.purified import purification_extras, same_draws
 from ..models.score_range import ensure_score_range
 from ..registry import NO_DEFENSE
@@ -78,7 +78,8 @@ def source_spec(spec: CellSpec) -> CellSpec | None:
 
 
 def transfer_source(spec: CellSpec, ctx: RunContext) -> IQAModel | None:
-    """The model a transfer cell crafts its attack on, or None (:func:`source_spec`)."""
+    """The model a transfer cell crafts its attack on (built on the cell's
+    dataset: ``trained:`` weights are trained on it), or None (:func:`source_spec`)."""
     twin = source_spec(spec)
     return None if twin is None else cell_model(twin, ctx)
 
@@ -98,13 +99,18 @@ class EvasionExperiment(Experiment):
     transfers = True
 
     def shares(self, spec: CellSpec) -> list[Any]:
-        """The default's, and a transfer cell's source model as its own white-box
-        cell builds it (with its clean range): the plan builds or loads it too,
-        and two plans building it at once would leave one idling on its lock."""
+        """The default's, a transfer cell's source model as its own white-box
+        cell builds it (with its clean range) -- the plan builds or loads it too,
+        and two plans building it at once would leave one idling on its lock --
+        and each model trained for a ``trained:seed=N`` form (one artifact
+        whatever the cell's seed or defence; :func:`iqabench.models.trained.resolve_weights`)."""
         out = super().shares(spec)
         twin = source_spec(spec)
         if twin is not None:
             out += [x for x in super().shares(twin) if x[0] == "model"]
+        for s in (spec, twin) if twin is not None else (spec,):
+            if (form := parse_trained(s.weights)) is not None:
+                out.append(["trained", s.model, s.model_params, form.seed, form.profile, s.dataset, s.dataset_params])
         return out
 
     def plan(self, spec: CellSpec, attack: Attack, ctx: RunContext) -> list[PlannedCell]:

@@ -6,11 +6,16 @@ is recorded as ``"random-init"`` in every manifest and leaderboard row, so a
 number from an untrained network is never mistaken for a real one (an
 analytic model without weights declares its ``provenance`` instead).
 Training starts from :func:`training_start`: random initialisation with the
-model's pretrained backbone (ImageNet) when it has one.
+model's pretrained backbone (ImageNet) when it has one.  The weights form
+``trained:seed=N[,profile=P]`` (:func:`parse_trained`) names the model
+iqabench trains on a cell's dataset; the cell resolves it to a weights file
+(:func:`iqabench.models.trained.resolve_weights`) before it calls
+:func:`build_model`.
 """
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +30,47 @@ from ..params import resolve_params
 from ..registry import lookup
 
 RANDOM = ("random", "random-init")
+#: the weights form naming a model iqabench trains: ``trained:seed=N[,profile=P]``
+TRAINED = "trained:"
+TRAINED_FORM = "trained:seed=N[,profile=P]"
+
+
+@dataclass(frozen=True)
+class TrainedWeights:
+    """A parsed ``trained:`` weights form: the training seed and recipe profile."""
+
+    seed: int
+    profile: str = "default"
+
+
+def parse_trained(weights: str | Path | None, label: str | None = None) -> TrainedWeights | None:
+    """``weights`` as a :class:`TrainedWeights` when it is the form
+    ``trained:seed=N[,profile=P]``, None for any other weights (``default``,
+    ``random``, a file).  A malformed form is a :class:`WeightsError` of one line
+    naming it (``label``, default ``--weights <weights>``) and what is wrong."""
+    text = str(weights) if weights is not None else ""
+    if not text.startswith(TRAINED):
+        return None
+    where = label or f"--weights {text}"
+    fields: dict[str, str] = {}
+    for part in text[len(TRAINED):].split(","):
+        key, eq, value = (s.strip() for s in part.partition("="))
+        if not eq or not key or not value:
+            raise WeightsError(f"{where}: expected {TRAINED_FORM}, got {part.strip()!r}")
+        if key not in ("seed", "profile"):
+            raise WeightsError(f"{where}: unknown key {key!r} (keys: seed, profile; {TRAINED_FORM})")
+        if key in fields:
+            raise WeightsError(f"{where}: {key} is given twice")
+        fields[key] = value
+    if "seed" not in fields:
+        raise WeightsError(f"{where}: seed is missing ({TRAINED_FORM})")
+    try:
+        seed = int(fields["seed"])
+    except ValueError:
+        raise WeightsError(f"{where}: seed must be an integer") from None
+    if seed < 0:
+        raise WeightsError(f"{where}: seed must be >= 0")
+    return TrainedWeights(seed, fields.get("profile", "default"))
 
 
 def card_path(weights: str | Path) -> Path:
@@ -45,8 +91,12 @@ def build_model(
     its published files fetched first, :func:`fetch_published` -- else
     random init), ``"random"``, or a path to a safetensors / torch weights
     file (loaded with ``weights_only=True``; a missing path is an error
-    naming it).
+    naming it).  A ``trained:`` form is resolved to its file by the caller
+    that knows the dataset (:func:`iqabench.models.trained.resolve_weights`).
     """
+    if parse_trained(weights) is not None:
+        raise WeightsError(f"--weights {weights}: a trained model needs the dataset it is trained on; resolve it "
+                           f"with iqabench.models.trained.resolve_weights (a run's cells do)")
     entry = lookup("model", name)
     resolved = resolve_params(entry.obj, params or {}, f"model {name!r}")
     torch.manual_seed(seed)  # random init is reproducible too

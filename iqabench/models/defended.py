@@ -32,6 +32,7 @@ from ..errors import DatasetError, IQABenchError
 from ..registry import NO_DEFENSE, baseline_of, build_defense
 from .build import build_model, card_path, model_identity, training_start
 from .cards import backbone_record, save_with_card
+from .trained import resolve_weights
 
 TRAIN_SPLIT = "train"
 
@@ -108,7 +109,8 @@ def defended_artifact(spec: CellSpec, dataset: IQADataset, ctx: RunContext,
     """:func:`defended_model` and the path of its cached weights (for callers that record it).
 
     A training-time defence trains a fresh model on ``dataset``; a
-    post-training one transforms the weights ``spec`` names, using
+    post-training one transforms the weights ``spec`` names (a ``trained:``
+    form: the model trained on ``dataset``), using
     ``dataset``'s benign ``train`` split.  Keyed by the start model (with its
     weights' digest), the data, the seed, the defence (with its version) and
     the recipe it follows; a post-training defence also by the benign draw
@@ -118,7 +120,9 @@ def defended_artifact(spec: CellSpec, dataset: IQADataset, ctx: RunContext,
     if defense.kind == "training":  # a fresh model, as its recipe starts (pretrained backbone if any)
         start = training_start(spec.model, spec.model_params, ctx.device, ctx.seed)
     else:
-        start = build_model(spec.model, spec.model_params, spec.weights, ctx.device, ctx.seed)
+        weights = resolve_weights((spec.model, spec.model_params), spec.weights, (spec.dataset, spec.dataset_params),
+                                  ctx, dataset)  # trained:seed=N: the model trained on this dataset
+        start = build_model(spec.model, spec.model_params, weights, ctx.device, ctx.seed)
     config = {
         "model": model_identity(start), "dataset": dataset.fingerprint(), "seed": ctx.seed,
         "defense": defense_identity(spec.defense, defense), "recipe": recipe_of(start, defense),

@@ -2,19 +2,20 @@
 
 A model trained with a given recipe on a given dataset and seed is stored
 once under a key of that configuration and reused by every later run
-(``iqabench train``, and a backdoor experiment's clean model).
+(``iqabench train``, a backdoor experiment's clean model, and a cell whose
+weights are the form ``trained:seed=N[,profile=P]``: :func:`resolve_weights`).
 """
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from ..artifacts import building, cache_dir, config_key
 from ..contracts import IQADataset, RunContext, TrainRecipe
 from ..registry import build
-from .build import card_path, start_identity, training_start
+from .build import card_path, parse_trained, start_identity, training_start
 from .cards import train_and_save
 
 
@@ -30,11 +31,13 @@ def trained_path(model_name: str, params: dict[str, Any], dataset: IQADataset, r
 
 
 def train_cached(model: tuple[str, dict[str, Any]], dataset: tuple[str, dict[str, Any]], ctx: RunContext,
-                 profile: str = "default", output: str | None = None, force: bool = False) -> dict:
+                 profile: str = "default", output: str | None = None, force: bool = False,
+                 data: IQADataset | None = None) -> dict:
     """Train (or reuse) the model ``(name, params)`` on the dataset ``(name, params)``
-    with the recipe ``profile`` and ``ctx``'s seed; returns path and card."""
+    with the recipe ``profile`` and ``ctx``'s seed; returns path and card.
+    ``data``: that dataset already built (a cell's), else it is built here."""
     (model_name, model_params), (dataset_name, dataset_params) = model, dataset
-    data = build("dataset", dataset_name, dataset_params)
+    data = data if data is not None else build("dataset", dataset_name, dataset_params)
     net = training_start(model_name, model_params, device=ctx.device, seed=ctx.seed)
     recipe = net.recipe(profile)
     path = Path(output) if output else trained_path(model_name, net.params, data, recipe, ctx.seed, dataset_name,
@@ -45,3 +48,23 @@ def train_cached(model: tuple[str, dict[str, Any]], dataset: tuple[str, dict[str
         if missing:
             return {"path": path, "card": train_and_save(net, data, recipe, path, ctx), "cached": False}
     return {"path": path, "card": json.loads(card_path(path).read_text()), "cached": True}
+
+
+def resolve_weights(model: tuple[str, dict[str, Any]], weights: str, dataset: tuple[str, dict[str, Any]],
+                    ctx: RunContext, data: IQADataset | None = None) -> str:
+    """``weights`` as :func:`.build.build_model` takes them: the form
+    ``trained:seed=N[,profile=P]`` becomes the file of the model ``(name,
+    params)`` trained on ``dataset`` (``(name, params)``; ``data``: it built)
+    with its recipe ``P`` and seed ``N`` -- :func:`train_cached`, so trained
+    once, then loaded like any weights file (its name and sha256 in the
+    cell's key, its card with the test SROCC/PLCC); any other weights are
+    returned as they are.
+
+    It is resolved here, where the dataset is known (a cell's model, a
+    transfer source, the start of a post-training defence), and not in
+    ``build_model``, which builds a model from its name, parameters and
+    weights alone and knows no dataset."""
+    form = parse_trained(weights)
+    if form is None:
+        return weights
+    return str(train_cached(model, dataset, replace(ctx, seed=form.seed), form.profile, data=data)["path"])

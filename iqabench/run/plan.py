@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..contracts import CellSpec
 from ..errors import IQABenchError, ParameterError
+from ..models.build import parse_trained
 from ..models.defended import baseline_spec, spec_identity
 from ..params import resolve_params
 from ..registry import NO_DEFENSE, build_attack, build_defense, lookup, registry
@@ -50,6 +51,9 @@ def validate_cell(spec: CellSpec) -> None:
         source = spec.transfer_from
         resolve_params(lookup("model", source["model"]).obj, source.get("model_params") or {},
                        f"model {source['model']!r} (--transfer-from)")
+        weights = str(source.get("weights", "default"))
+        parse_trained(weights, f"--transfer-from {source['model']}@{weights}")
+    parse_trained(spec.weights)  # a malformed trained:seed=N form is named before any work
     resolve_params(lookup("model", spec.model).obj, spec.model_params, f"model {spec.model!r}")
     resolve_params(lookup("dataset", spec.dataset).obj, spec.dataset_params, f"dataset {spec.dataset!r}")
     if spec.defense != NO_DEFENSE:

@@ -127,7 +127,9 @@ def expand(data: dict, where: str, attack_filter=None, check=None, _including: t
 def transfer_matrix(cells: list[CellSpec]) -> list[CellSpec]:
     """``cells`` and, after each, the same cell crafted on every other model
     of ``cells`` (a model: name, parameters and weights) -- the rows of the
-    transfer matrix; its diagonal is the cell itself."""
+    transfer matrix; its diagonal is the cell itself.  ``cells`` are all of a
+    suite's own grids, so a model that only one grid names is a source for
+    the cells of every other grid."""
     sources = list({canonical_json(m): m for m in (
         {"model": c.model, "model_params": c.model_params, "weights": c.weights} for c in cells)}.values())
     out = []

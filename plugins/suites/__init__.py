@@ -34,10 +34,16 @@ def register_suites(register):
     register(
         "leaderboard",
         files(__name__).joinpath("leaderboard.toml").read_text(),
-        "The published board: default, backdoor-table, backdoor-defenses, cbaiqa-budget and nt-sweep in one store.",
+        "The published board: default, backdoor-table, backdoor-defenses, cbaiqa-budget, nt-sweep and transfer in one store.",
     )
     register(
         "cbaiqa-budget",
         files(__name__).joinpath("cbaiqa-budget.toml").read_text(),
         "C-BAIQA on the default model: PGD eps 2-16/255 x poison ratio 0.2, 0.4 (mMRA against the budget).",
+    )
+    register(
+        "transfer",
+        files(__name__).joinpath("transfer.toml").read_text(),
+        "FGSM and I-FGSM transfer matrix (3 x 3) between the default model and two CNNIQA models iqabench trains on "
+        "the embedded data (trained:seed=1; narrow, trained:seed=0).",
     )
