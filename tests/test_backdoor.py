@@ -505,14 +505,19 @@ def test_budget_suite_is_the_sweep_the_issue_asks_for():
 
     data, _ = load_suite("cbaiqa-budget")
     cells = expand(data, "cbaiqa-budget")
-    points = set()
+    points, release = set(), []
     for c in cells:
         assert (c.model, c.dataset, c.attack, c.defense) == ("cnniqa", "embedded", "baiqa-c", "none")
         p = build_attack(c.attack, c.attack_params).params
-        assert p["profile"] == "default" and p["trigger"] == "uap-dct" and p["pgd_iters"] == 10
-        assert p["pgd_step"] == pytest.approx(p["pgd_eps"] / 4)
+        assert p["profile"] == "default" and p["trigger"] == "uap-dct"
+        if p["pgd_iters"] == 20:  # the release's PGD_demo.py sizes at the paper's budget
+            release.append(p)
+            continue
+        assert p["pgd_iters"] == 10 and p["pgd_step"] == pytest.approx(p["pgd_eps"] / 4)
         points.add((p["ratio"], round(p["pgd_eps"] * 255, 6)))
-    assert points == {(r, e) for r in (0.2, 0.4) for e in (2.0, 4.0, 8.0, 16.0)} and len(cells) == 8
+    assert points == {(r, e) for r in (0.2, 0.4) for e in (2.0, 4.0, 8.0, 16.0)} and len(cells) == 9
+    (p,) = release
+    assert (p["ratio"], p["pgd_eps"], p["pgd_step"], p["pgd_crops"]) == (0.2, pytest.approx(2 / 255), 0.00627, 25)
 
 
 def test_budget_board_plots_mmra_against_pgd_eps_per_ratio_and_keeps_table1_to_default_budgets(tiny, invoke,
