@@ -157,6 +157,37 @@ def test_whole_window_max_pool_is_the_separable_pooling_bit_for_bit():
     assert int((x1.grad != 0).sum()) == 6 * 5  # one element per map, as pooling picks
 
 
+@pytest.mark.parametrize("shape", [(3, 7, 186, 186), (2, 4, 26, 26), (2, 3, 60, 91)])
+def test_inference_pooling_equals_the_pooling_with_gradients_bit_for_bit(shape):
+    """Without a gradient, the max and min pools take the strided-view path: the
+    model's scores must not depend on whether autograd is on (ties included)."""
+    import torch.nn.functional as F
+
+    from iqabench_plugins.models.cnniqa import _max_pool, _min_pool
+
+    torch.manual_seed(0)
+    x = torch.randint(-3, 4, shape).float() / 2  # many ties
+    reference_max = F.max_pool2d(F.max_pool2d(x, (26, 1), (16, 1)), (1, 26), (1, 16))
+    reference_min = -F.max_pool2d(F.max_pool2d(-x, (26, 1), (16, 1)), (1, 26), (1, 16))
+    with torch.no_grad():
+        assert torch.equal(_max_pool(x, 26, 16), reference_max)
+        assert torch.equal(_min_pool(x, 26, 16), reference_min)
+    tracked = x.clone().requires_grad_(True)
+    assert torch.equal(_max_pool(tracked, 26, 16), reference_max)
+    assert torch.equal(_min_pool(tracked, 26, 16), reference_min)
+
+
+def test_the_models_scores_do_not_depend_on_autograd():
+    from iqabench.registry import lookup
+
+    model = lookup("model", "cnniqa").obj().eval()
+    x = torch.rand(2, 3, 96, 128, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        plain = model(x)
+    tracked = model(x.clone().requires_grad_(True))
+    assert torch.equal(plain, tracked.detach())
+
+
 def test_soft_flat_is_exp_without_denormals():
     """exp(-s / step^2) wherever it is a normal float, 0 below (never a denormal)."""
     from iqabench_plugins.models.cnniqa import _FLAT_STEP, _soft_flat

@@ -106,3 +106,88 @@ def test_no_baselines_runs_only_the_cells_asked_for(invoke, plugin, tmp_path):
     assert result.exit_code == 0, result.output
     lams = [json.loads(c)["defense"]["params"]["lam"] for (c,) in sqlite3.connect(store).execute("SELECT config FROM cells")]
     assert lams == [0.01]
+
+
+ROWS_SUITE = """
+models = ["test-tiny-cnn"]
+datasets = ["test-tiny-data"]
+attacks = ["fgsm"]
+[[grid]]
+defenses = ["none", "finetune"]
+limit = 4
+[[grid]]
+defenses = ["none"]
+[[grid]]
+weights = "trained:seed=1"
+[[grid]]
+model_params.test-tiny-cnn = { filters = 4 }
+[[grid]]
+defenses = ["nt"]
+defense_params.nt = { lam = 0 }
+seeds = [0, 1]
+[[grid]]
+defenses = ["nt"]
+defense_params.nt = { lam = 0.01 }
+"""
+TRANSFER_SUITE = """
+models = ["test-tiny-cnn"]
+datasets = ["test-tiny-data"]
+attacks = ["fgsm"]
+transfer = "matrix"
+[model_params.test-tiny-cnn]
+filters = [8, 4]
+"""
+
+
+def test_a_matrix_row_never_averages_two_models_weights_subsets_or_unshared_seeds(plugin, tmp_path):
+    """The `none` row of cnniqa once averaged the default suite's 48-image cells with the
+    defence matrix's 24-image ones, and would have averaged other models of the same name
+    (another architecture, other weights, transfer twins) into it: every row is checked here
+    against the store's own per-cell summaries."""
+    from iqabench.board.page import render
+    from iqabench.run.plan import validate_cell
+    from iqabench.run.runner import Runner, open_run
+    from iqabench.run.suite import expand, load_suite_text
+
+    plugin(TinyPlugin(), "tiny-rows-plugin")
+    cells = [c for text in (ROWS_SUITE, TRANSFER_SUITE)
+             for c in expand(load_suite_text(text, "s.toml"), "s.toml", check=validate_cell)]
+    runner = Runner(open_run(tmp_path / "s.sqlite", progress=False))
+    runner.run(cells)
+    board = tmp_path / "board"
+    render(runner.store, board)
+    done = [c for c in runner.store.cells(status="done")]
+
+    def summaries(pick):
+        return [c["summary"] for c in done if pick(c["config"])]
+
+    def plain(cfg):
+        return not cfg.get("transfer_from") and not cfg.get("defense")
+
+    m = pd.read_csv(board / "defense_matrix.csv", keep_default_na=False)
+    undefended = m[m["defense"] == "none"]
+    # four undefended rows: default on all images, default on 4, narrow, the seed-1 trained weights
+    assert len(undefended) == 4, undefended.to_dict("records")
+    assert set(undefended["images"]) == {"all", "4 stratified-v1"}
+    assert {"test-tiny-cnn", "test-tiny-cnn filters=4"} == set(undefended["model"])
+    for _, r in undefended.iterrows():
+        narrow = r["model"].endswith("filters=4")
+        picked = summaries(lambda cfg: plain(cfg) and (cfg["model"]["params"]["filters"] == 4) == narrow
+                           and str(cfg["model"]["weights"]).split(" (")[0] in r["origin"]
+                           and (cfg["dataset"]["limit"] == 4) == (r["images"] != "all"))
+        assert len(picked) == 1, r.to_dict()  # one cell per row: nothing averaged in
+        assert float(r["fgsm"]) == pytest.approx(picked[0]["score_rmse"])
+        assert r["seeds"] == 1
+    # fine-tuning sits on its start model's 4-image row, not on the all-images one
+    ft = m.index[m["defense"].str.startswith("finetune")][0]
+    assert m.loc[ft - 1, "defense"] == "none" and m.loc[ft - 1, "images"] == m.loc[ft, "images"] == "4 stratified-v1"
+    # transfer twins are no columns of the defence matrix
+    assert [c for c in m.columns if "[from" in c] == []
+    # like for like: NT at lam=0.01 ran on seed 0 only, its baseline on 0 and 1 -> the baseline again on seed 0
+    nt = m[m["defense"].str.startswith("nt")]
+    assert list(zip(nt["defense"], nt["seed_list"].astype(str))) == [
+        ("nt lam=0", "0,1"), ("nt lam=0", "0"), ("nt lam=0.01", "0")]
+    base0 = summaries(lambda cfg: (cfg.get("defense") or {}).get("params", {}).get("lam") == 0 and cfg["seed"] == 0)
+    assert float(nt.iloc[1]["fgsm"]) == pytest.approx(base0[0]["score_rmse"])
+    both = summaries(lambda cfg: (cfg.get("defense") or {}).get("params", {}).get("lam") == 0)
+    assert float(nt.iloc[0]["fgsm"]) == pytest.approx(np.mean([s["score_rmse"] for s in both]))

@@ -110,6 +110,36 @@ def test_nt_with_zero_weight_is_plain_training_and_a_positive_weight_changes_it(
     assert any(not torch.equal(v, strong.state_dict()[k]) for k, v in _state(plain).items())
 
 
+def test_an_nt_step_computes_the_parameters_gradients_only():
+    """The crops require grad for the penalty's input gradient; the step's backward must
+    not also fill the crops' gradient (a quarter of an NT step on cnniqa, never read),
+    and restricting it leaves the parameters' gradients bit for bit what they were."""
+    data = TinyData.make()()
+    seen = []
+
+    def penalty(forward, x, pred):
+        seen.append(x)
+        return gradient_norm_penalty(forward, x, pred, 1e-2, 1e-2)
+
+    model = _fresh()
+    recipe = model.recipe()
+    train_model(model, data, recipe, seed=5, progress=False, regulariser=penalty)
+    assert seen and all(x.requires_grad and x.grad is None for x in seen)
+
+    model = _fresh().eval()  # eval: one step's graph twice, with no dropout between
+    x = torch.rand(4, 3, 24, 24, generator=torch.Generator().manual_seed(0)).requires_grad_(True)
+    params = [p for p in model.parameters() if p.requires_grad]
+    grads = []
+    for restricted in (False, True):
+        pred = model.training_forward(x)
+        loss = pred.abs().mean() + penalty(model.training_forward, x, pred)
+        for p in params:
+            p.grad = None
+        loss.backward(inputs=params) if restricted else loss.backward()
+        grads.append([p.grad.clone() for p in params])
+    assert all(torch.equal(a, b) for a, b in zip(*grads))
+
+
 def _input_gradient_l1(model, images):
     x = images.clone().requires_grad_(True)
     model.eval()(x).sum().backward()

@@ -13,8 +13,8 @@ from iqabench.board.purification import matrix
 from models_for_tests import Registers, TinyConvIQA, TinyData
 
 
-def _row(defense, mode, attack, gain, bare):
-    return {"model": "m", "dataset": "d/test", "defense": defense, "mode": mode, "attack": attack, "seed": 0,
+def _row(defense, mode, attack, gain, bare, images="all"):
+    return {"model": "m", "weights": "w.safetensors", "dataset": "d/test", "images": images, "defense": defense, "mode": mode, "attack": attack, "seed": 0,
             "robust_abs_gain": gain, "nonpurified_abs_gain": bare, "robust_clear_srocc_mos": 0.9,
             "robust_clear_plcc_mos": 0.9, "robust_clear_srocc_clear": 0.95, "clear_similarity_score": 1.5,
             "clear_srocc_mos": 0.97, "clear_plcc_mos": 0.96}
@@ -33,6 +33,15 @@ def test_flags_defences_that_only_survive_non_adaptive_attacks():
     assert m.loc["blur", "flags"] == "" and m.loc["flip", "flags"] == ""  # holds both ways / never held
     assert m.loc["jpeg", "ifgsm | adaptive"] == 0.9
     assert m.loc["none", "robust_clear_srocc_mos"] == pytest.approx(0.97)  # the bare model's clean cost beside the defences'
+
+
+def test_rows_of_two_image_subsets_are_never_averaged():
+    table = pd.DataFrame([_row("jpeg", "non-adaptive", "ifgsm", 0.1, 1.0),
+                          _row("jpeg", "non-adaptive", "ifgsm", 0.3, 0.5, images="4 stratified-v1")])
+    m = matrix(table)
+    assert list(zip(m["defense"], m["images"])) == [("none", "4 stratified-v1"), ("jpeg", "4 stratified-v1"),
+                                                   ("none", "all"), ("jpeg", "all")]
+    assert list(m["ifgsm | non-adaptive"]) == [0.5, 0.3, 1.0, 0.1]
 
 
 def test_board_renders_the_purification_matrix_and_certified_curves(invoke, plugin, tmp_path):

@@ -77,7 +77,8 @@ def _cells(store):
 def test_the_adversarial_page_has_every_model_x_attack_with_its_robustness_interval_and_cell(small_store, site):
     rows = Page((site / "adversarial.html").read_text()).tables["adversarial-table-0"]
     header = [text.strip() for text, _ in rows[0]]
-    body = {r[0][0]: r for r in rows[1:]}
+    # the fixture's plugin is no longer installed: a model shows as recorded, every parameter after its name
+    body = {r[0][0].split()[0]: r for r in rows[1:]}
     assert sorted(body) == sorted(MODELS)
     cells = _cells(small_store)
     for model in MODELS:
@@ -100,7 +101,7 @@ def test_the_overview_has_a_column_per_attack_family_with_its_worst_attack_named
     rows = Page((site / "index.html").read_text()).tables["index-table-0"]
     header = [text.strip() for text, _ in rows[0]]
     assert header[-3:] == ["one-step", "perceptual", "universal"]  # the families' documented order
-    body = {r[0][0]: r for r in rows[1:]}
+    body = {r[0][0].split()[0]: r for r in rows[1:]}
     cells = _cells(small_store)
     for model in MODELS:
         for family in set(FAMILY.values()):

@@ -160,3 +160,23 @@ def test_cells_that_need_one_trained_model_plan_after_the_one_that_trains_it(tin
     graph = steps([_cell(), _cell(seed=1), _cell(defense="prune", defense_params={"rate": 0.5}),
                    _cell("random", seed=2, transfer_from=source), _cell("trained:seed=4", seed=1)])
     assert [0 in s.deps for s in graph[1:]] == [True, True, True, False]  # seed 4 is another model
+
+
+def test_the_board_names_a_trained_model_by_the_form_that_made_it(tiny, tmp_path):
+    """A trained model's file name (a cache key) says nothing about how it was made: the
+    board shows ``trained:seed=N: <file>`` wherever it labels that model."""
+    import pandas as pd
+
+    from iqabench.board.page import render
+
+    source = {"model": "test-tiny-cnn", "model_params": {}, "weights": "trained:seed=3"}
+    runner = Runner(open_run(tmp_path / "s.sqlite", progress=False))
+    white, target, crafted = runner.run([_cell(), _cell("trained:seed=4"), _cell("trained:seed=4", transfer_from=source)])
+    render(runner.store, tmp_path / "board")
+    table = pd.read_csv(tmp_path / "board" / "adversarial.csv")
+    assert sorted(table["weights"]) == sorted([f"trained:seed=3: {white['weights']}"]
+                                              + [f"trained:seed=4: {target['weights']}"] * 2)
+    transfer = pd.read_csv(tmp_path / "board" / "transfer.csv")
+    file3, file4 = (w["weights"].split(" (")[0] for w in (white, crafted))
+    assert set(transfer["source"]) == {f"test-tiny-cnn [trained:seed=3: {file3}]", f"test-tiny-cnn [trained:seed=4: {file4}]"}
+    assert set(transfer["target"]) == {f"test-tiny-cnn [trained:seed=4: {file4}]"}

@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..run.store import Store
-from .labels import backbone_mark, baseline_label, defense_label, non_default, variant_label
+from .labels import (baseline_label, defense_label, images_label, model_name, non_default, origin_label, variant_label,
+                     weights_label)
 from .overview import CLEAN, attack_table
 from .output import format_value, safe_name, section, write_csv
 from .plots import bar_chart
@@ -53,12 +54,15 @@ def adversarial_table(store: Store) -> pd.DataFrame:
     for cell in cells:
         cfg, s = cell["config"], cell["summary"]
         amplitude = cfg["attack"].get("amplitude")
+        variant = variant_label(cfg, s)
         row = {
-            "model": cfg["model"]["name"],
-            "weights": ("random-init" if str(cfg["model"]["weights"]).startswith("random-init")
-                        else cfg["model"]["weights"]) + backbone_mark(s),
+            "model": model_name(cfg["model"]),
+            "weights": weights_label(cfg["model"]["weights"], s),
+            "origin": origin_label(cfg, s),
             "dataset": f'{cfg["dataset"]["name"]}/{cfg["dataset"]["split"]}',
-            "attack": cfg["attack"]["name"] + (f" @{amplitude:g}" if amplitude is not None else "") + variant_label(cfg),
+            "images": images_label(cfg["dataset"]),
+            "attack": cfg["attack"]["name"] + (f" @{amplitude:g}" if amplitude is not None else "") + variant,
+            "variant": variant.strip(),
             "params": non_default("attack", cfg["attack"]["name"], cfg["attack"]["params"]),
             "defense": defense_label(cfg.get("defense")),
             "baseline": baseline_label(cfg.get("defense")),

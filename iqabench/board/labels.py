@@ -64,19 +64,68 @@ def backbone_mark(summary: dict) -> str:
     return RANDOM_BACKBONE_MARK if summary.get("backbone") == "random" else ""
 
 
-def model_label(model: dict) -> str:
-    """A model's name, non-default parameters and weights file, short."""
+def model_name(model: dict) -> str:
+    """A model's name with its non-default parameters (``cnniqa filters=16 hidden=200``):
+    two architectures of one plugin are two models on the board."""
     extra = non_default("model", model["name"], model.get("params") or {})
+    return model["name"] + (f" {extra}" if extra else "")
+
+
+def weights_label(weights, summary: dict | None = None) -> str:
+    """A weights record as the board shows it: ``random-init`` for any untrained
+    network, else the recorded file and digest, after the ``trained:`` form that made
+    it (:func:`requested_weights`); marked when trained from a random backbone."""
+    text = "random-init" if str(weights).startswith("random-init") else str(weights)
+    made = requested_weights(summary)
+    return (f"{made}: " if made else "") + text + backbone_mark(summary or {})
+
+
+def requested_weights(summary: dict | None, transfer_source: bool = False) -> str:
+    """The ``trained:seed=N[,profile=P]`` form a cell's model (or its transfer source)
+    was asked for, as its spec records it -- how the weights file was made -- else ""."""
+    spec = (summary or {}).get("spec") or {}
+    value = (spec.get("transfer_from") or {}).get("weights") if transfer_source else spec.get("weights")
+    return value if isinstance(value, str) and value.startswith("trained:") else ""
+
+
+#: the origin of a training-time defence's rows: each seed trains its own model from scratch
+TRAINED_PER_SEED = "trained per seed"
+
+
+def origin_label(cfg: dict, summary: dict | None = None) -> str:
+    """The weights a cell's row starts from, so that a defended row and its baseline share it:
+    an undefended model's own weights, a post-training defence's start model (the model it
+    was normalised by), :data:`TRAINED_PER_SEED` for a training-time defence."""
+    defense = cfg.get("defense") or {}
+    if not defense:
+        return weights_label(cfg["model"]["weights"], summary)
+    if defense.get("kind") == "training":
+        return TRAINED_PER_SEED
+    start = (defense.get("normalised_by") or {}).get("weights", cfg["model"]["weights"])
+    return weights_label(start, summary)
+
+
+def images_label(dataset: dict) -> str:
+    """Which images of the split a cell measured: ``all``, or the size and scheme of its
+    subset (``48 stratified-v1``).  Rows of different subsets are different rows."""
+    limit, sampling = dataset.get("limit"), dataset.get("sampling")
+    return f"{limit} {sampling}" if limit and sampling else "all"
+
+
+def model_label(model: dict, requested: str = "") -> str:
+    """A model's name, non-default parameters and weights file, short (after the
+    ``trained:`` form that made the file, when ``requested`` names one)."""
     weights = str(model.get("weights", "")).split(" (")[0]
-    return model["name"] + (f" {extra}" if extra else "") + (f" [{weights}]" if weights else "")
+    weights = f"{requested}: {weights}" if requested and weights else weights
+    return model_name(model) + (f" [{weights}]" if weights else "")
 
 
-def variant_label(cfg: dict) -> str:
+def variant_label(cfg: dict, summary: dict | None = None) -> str:
     """How an evasion cell differs from the plain white-box one: crafted on
     another model, scored after JPEG or as a saved 8-bit file ("" if neither)."""
     out = ""
     if cfg.get("transfer_from"):
-        out += f" [from {model_label(cfg['transfer_from'])}]"
+        out += f" [from {model_label(cfg['transfer_from'], requested_weights(summary, transfer_source=True))}]"
     delivery = cfg.get("delivery") or {}
     if delivery.get("format") == "jpeg":
         out += f" [JPEG q{delivery['quality']}]"

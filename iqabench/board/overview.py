@@ -1,4 +1,4 @@
-"""The board's overview: one row per model x weights x dataset (undefended),
+"""The board's overview: one row per model x weights x dataset x images (undefended),
 its clean SROCC/PLCC, and per attack *family* the robustness score with its
 95% interval, each number linked to its cell.  It opens the site
 (``index.html``) and the Markdown leaderboard.
@@ -32,7 +32,8 @@ from .output import format_value
 from .plots import base_attack
 from .section import Board, Part, Table
 
-ROW = ["model", "weights", "dataset"]
+#: one row per model x weights x dataset x image subset: a row never mixes two subsets
+ROW = ["model", "weights", "dataset", "images"]
 CLEAN = [("clean_srocc", "clean SROCC"), ("clean_plcc", "clean PLCC")]
 METRIC = "robustness"
 

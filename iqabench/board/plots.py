@@ -133,7 +133,8 @@ def heatmap(values: pd.DataFrame, title: str, path: Path, higher_is_better: bool
     """A table of numbers as a heatmap (rows x columns, each cell annotated); green = the better end."""
     plt = pyplot()
     data = values.to_numpy(dtype=float)
-    fig, ax = plt.subplots(figsize=(2.5 + 1.1 * data.shape[1], 1.2 + 0.35 * data.shape[0]))
+    label = max((len(str(i)) for i in values.index), default=0) * 0.055  # inches for the longest row label (7 pt)
+    fig, ax = plt.subplots(figsize=(1.5 + label + 1.1 * data.shape[1], 1.2 + 0.35 * data.shape[0]))
     image = ax.imshow(data, cmap="RdYlGn" if higher_is_better else "RdYlGn_r", aspect="auto")
     ax.set_xticks(range(data.shape[1]), [str(c) for c in values.columns], rotation=30, ha="right", fontsize=7)
     ax.set_yticks(range(data.shape[0]), [str(i) for i in values.index], fontsize=7)

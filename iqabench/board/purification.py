@@ -1,6 +1,6 @@
 """Input purification and certified defences on the board (a pure function of the store).
 
-Per model x dataset, one row per inference-time defence (its parameters
+Per model x weights x dataset x images, one row per inference-time defence (its parameters
 without the attacker's ``adaptive`` / ``eot_samples``), after the undefended
 baseline row (the same model, weights and images: the purified cells' bare
 scores).  For each attack two columns, non-adaptive and adaptive side by side:
@@ -25,11 +25,13 @@ from pathlib import Path
 import pandas as pd
 
 from ..run.store import Store
-from .labels import defense_label
+from .labels import defense_label, images_label, model_name, weights_label
 from .output import safe_name, section, write_csv
 from .plots import pyplot, save_figure
 from .section import Board, Part, Table, rendered_part
 
+#: where a row sits: its defended rows and their undefended baseline share model, weights, data and images
+PLACE = ["model", "weights", "dataset", "images"]
 #: the experiment kinds whose cells can sit behind a purifier
 KINDS = ("adversarial", "universal")
 #: the attacker parameters every input defence has (a column, not part of the row)
@@ -56,10 +58,10 @@ def purification_table(store: Store) -> pd.DataFrame:
         params = dict(defense.get("params") or {})
         mode = "adaptive" if params.get("adaptive") else "non-adaptive"
         row_defense = {"name": defense["name"], "params": {k: v for k, v in params.items() if k not in ATTACKER}}
-        row = {"model": cfg["model"]["name"], "dataset": f'{cfg["dataset"]["name"]}/{cfg["dataset"]["split"]}',
+        row = {"model": model_name(cfg["model"]), "weights": weights_label(cfg["model"]["weights"], s),
+               "dataset": f'{cfg["dataset"]["name"]}/{cfg["dataset"]["split"]}', "images": images_label(cfg["dataset"]),
                "defense": defense_label(row_defense), "mode": mode, "attack": cfg["attack"]["name"],
-               "seed": cfg["seed"], "n": s["n"], "weights": cfg["model"]["weights"],
-               "baseline": f'none ({cfg["model"]["name"]}, same weights and images)'}
+               "seed": cfg["seed"], "n": s["n"], "baseline": f'none ({cfg["model"]["name"]}, same weights and images)'}
         for key in (GAIN, "robust_rel_gain", "nonpurified_abs_gain", "similarity_score", *BARE_COST,
                     *(k for k, _ in CLEAN_COST)):
             row[key] = float("nan") if s.get(key) is None else s[key]
@@ -77,18 +79,18 @@ def _mean(df: pd.DataFrame, keys: list[str], cols: list[str]) -> pd.DataFrame:
 def matrix(table: pd.DataFrame) -> pd.DataFrame:
     """Rows model x dataset x defence (the undefended baseline first); columns
     ``<attack> | <mode>`` of the robust absolute gain, the clean cost, and ``flags``."""
-    keys = ["model", "dataset", "defense"]
+    keys = PLACE + ["defense"]
     gains = _mean(table, keys + ["attack", "mode"], [GAIN, "nonpurified_abs_gain"])
     wide = gains.pivot_table(index=keys, columns=["attack", "mode"], values=GAIN, sort=False)
     wide.columns = [f"{a} | {m}" for a, m in wide.columns]
     cost = _mean(table, keys, [c for c, _ in CLEAN_COST]).set_index(keys)
     out = cost.join(wide).reset_index()
-    base = _mean(gains[gains["mode"] == "non-adaptive"], ["model", "dataset", "attack"], ["nonpurified_abs_gain"])
-    bare = _mean(table, ["model", "dataset"], list(BARE_COST)).set_index(["model", "dataset"])
+    base = _mean(gains[gains["mode"] == "non-adaptive"], PLACE + ["attack"], ["nonpurified_abs_gain"])
+    bare = _mean(table, PLACE, list(BARE_COST)).set_index(PLACE)
     flags = []
     for _, r in out.iterrows():
         found = []
-        for _, b in base[(base["model"] == r["model"]) & (base["dataset"] == r["dataset"])].iterrows():
+        for _, b in base[(base[PLACE] == [r[k] for k in PLACE]).all(axis=1)].iterrows():
             plain, adaptive = r.get(f"{b['attack']} | non-adaptive"), r.get(f"{b['attack']} | adaptive")
             undefended = b["nonpurified_abs_gain"]
             known = all(isinstance(v, float) and math.isfinite(v) for v in (plain, adaptive, undefended))
@@ -98,14 +100,14 @@ def matrix(table: pd.DataFrame) -> pd.DataFrame:
     out["flags"] = flags
     out["baseline"] = "none"  # the same model, weights and images without the defence
     baseline_rows = []
-    for (model, dataset), group in base.groupby(["model", "dataset"], sort=False):
-        row = {"model": model, "dataset": dataset, "defense": "none", "baseline": "", "flags": "",
-               "robust_clear_srocc_clear": 1.0, **{col: bare.loc[(model, dataset), key] for key, col in BARE_COST.items()}}
+    for place, group in base.groupby(PLACE, sort=False):
+        row = {**dict(zip(PLACE, place)), "defense": "none", "baseline": "", "flags": "",
+               "robust_clear_srocc_clear": 1.0, **{col: bare.loc[place, key] for key, col in BARE_COST.items()}}
         for _, b in group.iterrows():
             row[f"{b['attack']} | non-adaptive"] = b["nonpurified_abs_gain"]
         baseline_rows.append(row)
     full = pd.concat([pd.DataFrame(baseline_rows), out], ignore_index=True).sort_values(
-        ["model", "dataset"], kind="stable", ignore_index=True)
+        PLACE, kind="stable", ignore_index=True)
     attacks = list(dict.fromkeys(gains["attack"]))
     pairs = [f"{a} | {m}" for a in attacks for m in ("non-adaptive", "adaptive") if f"{a} | {m}" in full]
     return full[keys + ["baseline"] + [c for c, _ in CLEAN_COST] + pairs + ["flags"]]
@@ -117,10 +119,10 @@ def _fmt(v) -> str:
 
 def matrix_markdown(m: pd.DataFrame) -> str:
     attacks = [c for c in m.columns if " | " in c]
-    headers = ["model", "dataset", "defence", "baseline"] + [h for _, h in CLEAN_COST] + attacks + ["flags"]
+    headers = ["model", "dataset", "images", "defence", "baseline"] + [h for _, h in CLEAN_COST] + attacks + ["flags"]
     lines = ["| " + " | ".join(h.replace("|", "/") for h in headers) + " |", "|" + "---|" * len(headers)]
     for _, r in m.iterrows():
-        cells = [str(r["model"]), str(r["dataset"]), str(r["defense"]), str(r.get("baseline") or "--")]
+        cells = [str(r["model"]), str(r["dataset"]), str(r["images"]), str(r["defense"]), str(r.get("baseline") or "--")]
         cells += [_fmt(r.get(c)) for c, _ in CLEAN_COST]
         cells += [_fmt(r.get(a)) for a in attacks] + [str(r.get("flags") or "")]
         lines.append("| " + " | ".join(cells) + " |")
@@ -135,27 +137,28 @@ def certified(table: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     rows = table.dropna(subset=widths, how="all")
     out = []
-    for (model, dataset, defense), g in rows.groupby(["model", "dataset", "defense"], sort=False):
+    for where, g in rows.groupby(PLACE + ["defense"], sort=False):
         for w in widths:
-            out.append({"model": model, "dataset": dataset, "defense": defense, "radius": float(w.split("@")[1]),
+            out.append({**dict(zip(PLACE + ["defense"], where)), "radius": float(w.split("@")[1]),
                         "width": g[w].mean(), "violations": int(pd.to_numeric(g["certified_violations"]).sum())})
-    return pd.DataFrame(out).sort_values(["model", "dataset", "defense", "radius"], ignore_index=True)
+    return pd.DataFrame(out).sort_values(PLACE + ["defense", "radius"], ignore_index=True)
 
 
 def plot_certified(cert: pd.DataFrame, out: Path) -> list[Path]:
     written = []
-    for (model, dataset), g in cert.groupby(["model", "dataset"], sort=False):
+    for (model, weights, dataset, images), g in cert.groupby(PLACE, sort=False):
         plt = pyplot()
         fig, ax = plt.subplots(figsize=(5.2, 3.8), dpi=100)
         for defense, d in g.groupby("defense", sort=False):
             ax.plot(d["radius"], d["width"], marker="o", label=defense)
         ax.set_xlabel("L2 radius")
         ax.set_ylabel("certified interval width / clean range")
-        ax.set_title(f"{model} / {dataset}: certified width vs radius", fontsize=8)
+        ax.set_title(f"{model} / {dataset} ({images} images): certified width vs radius", fontsize=8)
         ax.legend(fontsize=6)
         fig.tight_layout()
         out.mkdir(parents=True, exist_ok=True)
-        written.append(save_figure(fig, out / f"{safe_name(model)}-{safe_name(dataset)}-certified.svg"))
+        tag = "" if images == "all" else f"-{safe_name(images)}"
+        written.append(save_figure(fig, out / f"{safe_name(model)}-{safe_name(dataset)}{tag}-certified.svg"))
     return written
 
 
@@ -180,8 +183,8 @@ def render_purification(store: Store, out: Path, table: pd.DataFrame | None = No
         written.append(write_csv(cert, out / "certified.csv"))
         plots = plot_certified(cert, out / "certified")
         written += plots
-        lines = ["| model | dataset | defence | radius | width / range | violations |", "|---|---|---|---|---|---|"]
-        lines += [f"| {r.model} | {r.dataset} | {r.defense} | {r.radius:g} | {_fmt(r.width)} | {r.violations} |"
+        lines = ["| model | dataset | images | defence | radius | width / range | violations |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {r.model} | {r.dataset} | {r.images} | {r.defense} | {r.radius:g} | {_fmt(r.width)} | {r.violations} |"
                   for r in cert.itertuples()]
         md += section("### Certified score intervals\n", "\n".join(lines) + "\n\n" + "\n".join(
             f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in plots))

@@ -36,6 +36,7 @@ import pandas as pd
 
 from ..run.store import Store
 from .plots import Palette, base_attack
+from .labels import model_name
 
 
 @dataclass
@@ -86,7 +87,7 @@ class Board:
 def palette_of(store: Store) -> Palette:
     """The palette of a board of ``store``: every model and attack its finished cells name."""
     cells = store.cells(status="done")
-    models = [c["config"]["model"]["name"] for c in cells if isinstance(c["config"].get("model"), dict)]
+    models = [model_name(c["config"]["model"]) for c in cells if isinstance(c["config"].get("model"), dict)]
     attacks = [base_attack(c["config"]["attack"]["name"]) for c in cells if isinstance(c["config"].get("attack"), dict)]
     return Palette.of(models, attacks)
 

@@ -308,10 +308,15 @@ def train_model(
                             replay = _replaying_forward(model, device)
                         pred = model.training_forward(crops)
                         loss = loss_fn(pred, target)
+                        opt.zero_grad(set_to_none=True)
                         if regulariser is not None:
                             loss = loss + regulariser(replay, crops, pred)
-                        opt.zero_grad(set_to_none=True)
-                        loss.backward()
+                            # the parameters' gradients only: the crops require grad for the penalty's
+                            # input gradient, and a plain backward would also fill theirs (a quarter of
+                            # an NT step, never read); the parameters' gradients are the same bits
+                            loss.backward(inputs=[p for p in model.parameters() if p.requires_grad])
+                        else:
+                            loss.backward()
                         opt.step()
                         value = loss.item()
                         total += value * len(idx)
