@@ -4,6 +4,8 @@ its dataset, its defended model's baseline, its attack's fitted artifacts),
 so an executor that plans in parallel builds each artifact once; a dataset
 several cells share is built by a step of its own that builds nothing else;
 the artifact cache records what a step wrote, to ship it to other workers."""
+import pytest
+
 from iqabench.artifacts import (atomic_write_bytes, cache_dir, cache_files, canonical_json, materialise,
                                 recording_writes)
 from iqabench.contracts import CellSpec
@@ -50,6 +52,18 @@ def test_a_defended_cell_before_its_baseline_waits_for_no_step_of_its_own():
     """Its baseline's identities repeat its dataset and attack (``defenses = ["prune", "none"]``)."""
     graph = steps([_cell("fgsm", "prune"), _cell("fgsm")])
     assert [s.deps for s in graph] == [[], [0]]
+
+
+def test_steps_of_some_of_a_runs_cells_name_the_runs_indices():
+    """A resumed run plans only its unfinished cells: their steps and dependencies carry
+    the indices of the run's cells, and the graph is the same as for those cells alone."""
+    cells = [_cell("fgsm", "prune"), _cell("fgsm")]
+    alone = steps(cells)
+    graph = steps(cells, [3, 7])
+    assert [(s.index, s.deps) for s in graph] == [(3, []), (7, [3])]
+    assert [s.spec for s in graph] == [s.spec for s in alone] and [s.deps for s in alone] == [[], [0]]
+    with pytest.raises(ValueError, match="1 indices for 2 cells"):
+        steps(cells, [3])
 
 
 def test_a_step_gets_the_dataset_steps_of_the_steps_it_waits_for(monkeypatch):

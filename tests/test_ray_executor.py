@@ -273,7 +273,7 @@ def test_trust_store_plans_only_unfinished_cells_and_their_dependencies_build_wh
     shutil.rmtree(cluster.parent / "worker-cache", ignore_errors=True)
     graphs = []
     steps = ray_executor.steps
-    monkeypatch.setattr(ray_executor, "steps", lambda cells: graphs.append(cells) or steps(cells))
+    monkeypatch.setattr(ray_executor, "steps", lambda cells, *indices: graphs.append(cells) or steps(cells, *indices))
     summaries = RayRunner(open_run(tmp_path / "ray.sqlite", progress=False), options=RayOptions(),
                           trust_store=True).run([done, new])
     assert [[c.attack for c in cells] for cells in graphs] == [["fgsm", "fgsm"]]  # the new cell and its baseline

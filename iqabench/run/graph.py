@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..artifacts import canonical_json
 from ..contracts import CellSpec
@@ -83,10 +83,13 @@ def _dataset(ident: str) -> DatasetStep | None:
     return DatasetStep(x[1], x[2]) if isinstance(x, list) and len(x) == 3 and x[0] == "dataset" else None
 
 
-def steps(cells: list[CellSpec]) -> list[Step]:
+def steps(cells: list[CellSpec], indices: list[int] | None = None) -> list[Step]:
     """One step per cell, each depending on the first earlier step that
     builds one of the artifacts it shares -- but for a dataset several cells
-    share, which its own :class:`DatasetStep` builds (the module docstring)."""
+    share, which its own :class:`DatasetStep` builds (the module docstring).
+    ``indices``: each cell's index in the run (default: its position), which
+    the steps' ``index`` and ``deps`` then name -- for a run that plans only
+    some of its cells."""
     named = [shares(spec) for spec in cells]
     cells_naming = Counter(ident for idents in named for ident in idents)
     builder: dict[str, int] = {}
@@ -105,7 +108,11 @@ def steps(cells: list[CellSpec]) -> list[Step]:
         for d in sorted(deps):  # its deps wrote only what they built beyond their datasets: it needs those too
             datasets.update((x.ident, x) for x in out[d].datasets)
         out.append(Step(i, spec, sorted(deps), list(datasets.values())))
-    return out
+    if indices is None:
+        return out
+    if len(indices) != len(cells):
+        raise ValueError(f"steps: {len(indices)} indices for {len(cells)} cells")
+    return [replace(s, index=indices[s.index], deps=[indices[d] for d in s.deps]) for s in out]
 
 
 def depth(graph: list[Step]) -> int:

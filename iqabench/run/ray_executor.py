@@ -182,9 +182,8 @@ class RayRunner(Runner):
                 remaining.append(i)
             else:
                 results.update(((i, pos), summary) for pos, summary in enumerate(finished))
-        graph = steps([cells[i] for i in remaining])  # a skipped cell's artifacts: built by the first step needing them
-        for step in graph:  # indices in the run's cells
-            step.index, step.deps = remaining[step.index], [remaining[d] for d in step.deps]
+        # indices in the run's cells; a skipped cell's artifacts: built by the first step needing them
+        graph = steps([cells[i] for i in remaining], remaining)
         data = self._packer()
         view = PlanView(ctx.bar, self.slots())  # counts cells only: a dataset step yields none
         refs: dict[int, Any] = {}
