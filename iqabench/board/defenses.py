@@ -63,15 +63,15 @@ def _white_box(adversarial: pd.DataFrame) -> pd.DataFrame:
     """The plain white-box cells, one universal attack as its mean over amplitudes. Transfer
     and delivery twins (crafted on another model, scored after JPEG) have their own tables;
     here they would be columns that no defended row can have."""
-    df = adversarial[~adversarial["attack"].str.contains(" @", regex=False)].copy()
-    if "variant" in df:
-        df = df[df["variant"].fillna("").eq("")]
-    defaults = {"baseline": "", "origin": df["weights"] if "weights" in df else "", "images": "all"}
-    for column, default in defaults.items():
-        if column not in df:
-            df[column] = default
+    plain = ~adversarial["attack"].str.contains(" @", regex=False) & adversarial["variant"].fillna("").eq("")
+    df = adversarial[plain].copy()
     df["attack"] = df.apply(_attack_label, axis=1) if len(df) else []
     return df
+
+
+def _at(frame: pd.DataFrame, place, attack: str) -> pd.Series:
+    """Which rows of ``frame`` sit at ``place`` (values of :data:`PLACE`) under ``attack``."""
+    return (frame[PLACE + ["attack"]] == [*place, attack]).all(axis=1)
 
 
 def _paired_baselines(df: pd.DataFrame) -> pd.DataFrame:
@@ -85,8 +85,7 @@ def _paired_baselines(df: pd.DataFrame) -> pd.DataFrame:
     defended = df[df["baseline"].astype(bool)]
     for (*where, attack, baseline, seeds), _ in defended.groupby(PLACE + ["attack", "baseline", "seed_list"],
                                                                   sort=False, dropna=False):
-        base = df[(df[PLACE + ["attack"]] == [*where, attack]).all(axis=1) & df["defense"].eq(baseline)
-                  & df["baseline"].eq("")]
+        base = df[_at(df, where, attack) & df["defense"].eq(baseline) & df["baseline"].eq("")]
         shared = base[base["seed"].isin([int(s) for s in seeds.split(",")])]
         if len(shared) and len(shared) < len(base):
             extra.append(shared.assign(seed_list=_seed_list(shared["seed"])))
@@ -192,7 +191,7 @@ def sweeps(long: pd.DataFrame) -> list[tuple[tuple, pd.DataFrame]]:
     defended = long[long["baseline"].astype(bool) & long["baseline"].ne(NONE)]
     for where, rows in defended.groupby(PLACE + ["attack", "baseline"], sort=True):
         *place, attack, baseline = where
-        base = long[(long[PLACE + ["attack"]] == [*place, attack]).all(axis=1) & long["defense"].eq(baseline)]
+        base = long[_at(long, place, attack) & long["defense"].eq(baseline)]
         if len(rows) >= 2 and len(base):
             out.append((tuple(where), pd.concat([base, rows])))
     return out
@@ -286,18 +285,16 @@ def defense_figures(board: Board, long: pd.DataFrame) -> list[Figure]:
     """Per dataset: a heatmap of each matrix and the clean cost against robustness scatter."""
     figures = []
     for dataset, rows in long.groupby("dataset", sort=True):
+        labels = rows.apply(row_label, axis=1, varying=_varying(rows))  # one per row, for every figure below
         for metric, title in MATRIX_METRICS:
-            varying = _varying(rows)
-            labelled = rows.assign(row=rows.apply(row_label, axis=1, varying=varying))
-            values = labelled.pivot_table(index="row", columns="attack", values=metric, sort=False)
+            values = rows.assign(row=labels).pivot_table(index="row", columns="attack", values=metric, sort=False)
             path = board.out / "defenses" / f"{_safe(dataset)}-{metric}-heatmap.svg"
             figures.append(Figure(heatmap(values, f"{title} ({dataset})", path, metric != "score_rmse"),
                                   f"{title} ({dataset})"))
         xcol = "test_srocc" if "test_srocc" in rows and rows["test_srocc"].notna().all() else "clean_srocc"
         title = f"Clean SROCC against robustness, per defence and attack ({dataset})"
         path = board.out / "defenses" / f"{_safe(dataset)}-clean-vs-robustness.svg"
-        marked = rows.assign(defense=rows.apply(row_label, axis=1, varying=_varying(rows)))
-        figures.append(Figure(tradeoff_scatter(marked, xcol, "robustness", xcol.replace("_", " "),
+        figures.append(Figure(tradeoff_scatter(rows.assign(defense=labels), xcol, "robustness", xcol.replace("_", " "),
                                                "robustness score (higher = more robust)", board.palette, title, path),
                               title))
     return figures

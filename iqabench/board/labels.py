@@ -120,6 +120,11 @@ def model_label(model: dict, requested: str = "") -> str:
     return model_name(model) + (f" [{weights}]" if weights else "")
 
 
+def cell_model_label(cfg: dict, summary: dict | None) -> str:
+    """:func:`model_label` of a cell's own model, named by the ``trained:`` form its spec asked for."""
+    return model_label(cfg["model"], requested_weights(summary))
+
+
 def variant_label(cfg: dict, summary: dict | None = None) -> str:
     """How an evasion cell differs from the plain white-box one: crafted on
     another model, scored after JPEG or as a saved 8-bit file ("" if neither)."""

@@ -31,7 +31,7 @@ import pandas as pd
 from ..artifacts import canonical_json
 from ..run.store import Store
 from .adversarial import KINDS
-from .labels import model_label, non_default, requested_weights
+from .labels import cell_model_label, model_label, non_default, requested_weights
 from .output import safe_name, section, write_csv
 from .plots import pyplot, save_figure
 from .section import Board, Part, Table, figures_of
@@ -63,7 +63,7 @@ def query_table(cells: list[dict]) -> pd.DataFrame:
         if not s.get("query_curve") or not _plain(cfg):
             continue
         for q, gain in s["query_curve"]:
-            rows.append({"model": model_label(cfg["model"], requested_weights(s)), "attack": cfg["attack"]["name"],
+            rows.append({"model": cell_model_label(cfg, s), "attack": cfg["attack"]["name"],
                          "params": non_default("attack", cfg["attack"]["name"], cfg["attack"]["params"]),
                          "defense": (cfg.get("defense") or {}).get("name", "none"), "seed": cfg["seed"],
                          "queries": q, "abs_gain": gain, "cell": c["key"]})
@@ -98,7 +98,7 @@ def ladder_table(cells: list[dict]) -> pd.DataFrame:
         for m in members:
             cfg, s = m["config"], m["summary"]
             lo, hi = (s.get("abs_gain_ci") or [math.nan, math.nan])
-            rows.append({"model": model_label(cfg["model"], requested_weights(s)), "attack": cfg["attack"]["name"],
+            rows.append({"model": cell_model_label(cfg, s), "attack": cfg["attack"]["name"],
                          "defense": (cfg.get("defense") or {}).get("name", "none"), "seed": cfg["seed"],
                          "param": p, "value": float(_budget(cfg, p)), "abs_gain": s.get("abs_gain"),
                          "abs_gain_ci_low": lo, "abs_gain_ci_high": hi, "psnr": s.get("psnr"), "ssim": s.get("ssim"),
@@ -124,7 +124,7 @@ def transfer_table(cells: list[dict]) -> pd.DataFrame:
             seen.add(cell["key"])
             tcfg = cell["config"]
             rows.append({"source": model_label(source, source_made),
-                         "target": model_label(tcfg["model"], requested_weights(cell["summary"])),
+                         "target": cell_model_label(tcfg, cell["summary"]),
                          "attack": tcfg["attack"]["name"],
                          "params": non_default("attack", tcfg["attack"]["name"], tcfg["attack"]["params"]),
                          "dataset": f'{tcfg["dataset"]["name"]}/{tcfg["dataset"]["split"]}',
@@ -140,7 +140,7 @@ def jpeg_table(cells: list[dict]) -> pd.DataFrame:
         if (cfg.get("delivery") or {}).get("format") != "jpeg" or cfg.get("transfer_from"):
             continue
         twin = plain.get(_base(cfg, "delivery"))
-        rows.append({"model": model_label(cfg["model"], requested_weights(c["summary"])), "attack": cfg["attack"]["name"],
+        rows.append({"model": cell_model_label(cfg, c["summary"]), "attack": cfg["attack"]["name"],
                      "params": non_default("attack", cfg["attack"]["name"], cfg["attack"]["params"]),
                      "jpeg_quality": cfg["delivery"]["quality"],
                      "abs_gain_before": twin["summary"].get("abs_gain") if twin else math.nan,

@@ -122,7 +122,7 @@ def _max_pool(x: torch.Tensor, window: int, stride: int) -> torch.Tensor:
     Without a gradient to route, the windows are strided views reduced in
     place (:func:`_pool_no_grad`).
     """
-    if not (torch.is_grad_enabled() and x.requires_grad):
+    if not _routes_gradient(x):
         return _pool_no_grad(x, window, stride, torch.amax)
     if x.shape[-2:] == (window, window):
         return x.max(-2, keepdim=True).values.max(-1, keepdim=True).values
@@ -132,9 +132,14 @@ def _max_pool(x: torch.Tensor, window: int, stride: int) -> torch.Tensor:
 def _min_pool(x: torch.Tensor, window: int, stride: int) -> torch.Tensor:
     """``-_max_pool(-x)``: the same values (negation is exact), without the two negated
     copies of ``x`` when no gradient is needed."""
-    if not (torch.is_grad_enabled() and x.requires_grad):
+    if not _routes_gradient(x):
         return _pool_no_grad(x, window, stride, torch.amin)
     return -_max_pool(-x, window, stride)
+
+
+def _routes_gradient(x: torch.Tensor) -> bool:
+    """Whether a pool over ``x`` must record where each maximum came from (a backward pass will run)."""
+    return torch.is_grad_enabled() and x.requires_grad
 
 
 def _pool_no_grad(x: torch.Tensor, window: int, stride: int, reduce) -> torch.Tensor:
