@@ -175,3 +175,25 @@ def test_every_registered_attack_runs_adaptively(invoke, plugin, tmp_path):
     done = {(d, json.loads(c)["attack"]["name"])
             for d, c in sqlite3.connect(store).execute("SELECT defense, config FROM cells WHERE status = 'done'")}
     assert {(d, a) for d in ("jpeg", "random-noise") for a in attacks} <= done
+
+
+def test_a_universal_attacks_mean_row_averages_its_own_defences_amplitudes_only(invoke, plugin, tmp_path):
+    """A non-adaptive purified UAP cell reuses the bare model's UAP (one artifact), so
+    the mean over amplitudes must be grouped by the row's defence too: the undefended
+    'uap (mean)' once averaged every purifier's amplitudes with its own."""
+    from iqabench.board.adversarial import adversarial_table
+    from iqabench.run.store import Store
+
+    plugin(Registers(models=[TinyConvIQA], datasets=[TinyData.make(n_train=4, n_test=4)]), "tiny-uap-mean")
+    store = tmp_path / "s.sqlite"
+    for defense in ("none", "jpeg", "bit-depth"):
+        _run(invoke, store, defense, attacks=("uap",))
+    table = adversarial_table(Store(store))
+    amplitudes = table[table["attack"].str.startswith("uap @")]
+    means = table[table["attack"] == "uap (mean)"]
+    assert sorted(means["defense"]) == ["bit-depth", "jpeg", "none"]
+    for _, mean in means.iterrows():
+        own = amplitudes[amplitudes["defense"] == mean["defense"]]
+        assert len(own) == 3 and sorted(mean["cell"].split(",")) == sorted(own["cell"])
+        assert mean["abs_gain"] == pytest.approx(own["abs_gain"].mean())
+        assert mean["clean_srocc"] == pytest.approx(own["clean_srocc"].mean(), nan_ok=True)

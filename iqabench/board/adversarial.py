@@ -36,6 +36,10 @@ SCORE_COLUMNS = [
 ]
 
 
+#: the columns that name a row apart from its attack's amplitude
+ROW_NAME = ("model", "weights", "origin", "dataset", "images", "variant", "params", "defense", "baseline", "seed")
+
+
 def _number(value) -> float:
     """A summary figure as a float: NaN where none was computed (stored as null)."""
     return float("nan") if value is None else value
@@ -79,7 +83,10 @@ def adversarial_table(store: Store) -> pd.DataFrame:
         row["test_srocc"] = _number((s.get("model_test") or {}).get("srocc"))
         row["score_range"] = "{:.4g}..{:.4g}".format(*s["score_range"])
         row["cell"] = cell["key"]
-        row["_group"] = (cfg["attack"].get("artifact"), cfg["dataset"]["split"], cfg["dataset"]["limit"]) if amplitude is not None else None
+        # one mean per universal perturbation *and* per row it is scored as: a
+        # non-adaptive purified cell reuses the bare model's perturbation (the same
+        # artifact), so the artifact alone would average every defence together
+        row["_group"] = (cfg["attack"].get("artifact"), *(row[k] for k in ROW_NAME)) if amplitude is not None else None
         rows.append(row)
     df = pd.DataFrame(rows)
     if len(df) and df["_group"].notna().any():
