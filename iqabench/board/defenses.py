@@ -252,9 +252,10 @@ INTRO = ("Rows: model x start weights (`origin`) x images x defence (`none` = un
          "fine-tuning and pruning the undefended model they start from). A row never averages two models, "
          "weights files or image subsets. Clean cost: `test SROCC` is the model's own SROCC on the whole test "
          "split, clean SROCC/PLCC/RMSE are its clean scores against MOS on the attacked images. Several "
-         "seeds: mean ± sample sd over the `seeds` listed (each seed trains its own model); where a defended "
-         "row ran on fewer seeds than its baseline, the baseline appears again on just those seeds, right "
-         "before it. One column per white-box attack (transfer and JPEG twins are on the strength page).\n")
+         "seeds: mean ± sample sd over the `seeds` listed (each seed trains its own model and draws its own "
+         "image sample of that size, so the sd covers both); where a defended row ran on fewer seeds than "
+         "its baseline, the baseline appears again on just those seeds, right before it. One "
+         "column per white-box attack (transfer and JPEG twins are on the strength page).\n")
 
 
 def markdown_section(long: pd.DataFrame, plots: list[Path] = (), root: Path | None = None) -> str:
