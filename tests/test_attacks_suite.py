@@ -519,3 +519,31 @@ def test_each_attack_moves_the_default_model_in_its_better_direction(default_mod
         low = 0.0 if attack.init == "clean" else (1 - attack.precision) * out.bound - 1e-9  # clean: MSE <= bound
         assert ((m >= low) & (m <= out.bound + 1e-9)).all()
     assert (gain < 0) if lower_better else (gain > 0), float(gain)
+
+
+def test_pgd_eot_scores_at_most_eot_batch_crops_per_pass_and_its_result_does_not_depend_on_it(
+        default_model_and_images, monkeypatch):
+    """32 images x 25 crops in one pass held 20.7 GiB on the default model (a
+    24 GiB machine's out-of-memory killer took it); the crops of all images are
+    drawn first, so splitting their scoring changes nothing but the peak."""
+    model, x = default_model_and_images
+    x = x[..., :64, :64]  # 4 images
+    seen: list[int] = []
+    real_forward = model.forward
+
+    def counting(z):
+        seen.append(len(z))
+        return real_forward(z)
+
+    monkeypatch.setattr(model, "forward", counting)
+    attack = PGD(eps=8 / 255, step=2 / 255, iters=2, target=50.0, eot_crops=3, crop_size=40)
+    results = {}
+    for eot_batch in (1000, 6, 1):
+        monkeypatch.setattr(PGD, "eot_batch", eot_batch)
+        seen.clear()
+        torch.manual_seed(3)
+        results[eot_batch] = attack.perturb(model, x).images
+        assert max(seen) <= max(eot_batch, attack.eot_crops)  # whole images: at least one image's crops
+        assert sum(seen) == 2 * len(x) * attack.eot_crops  # every crop of every iteration, once
+    assert torch.equal(results[1000], results[6]) and torch.equal(results[1000], results[1])
+    assert (results[1000] - x).abs().max() > 1 / 255  # the attack moved the images

@@ -151,6 +151,54 @@ def test_clean_label_keeps_labels_and_stays_within_pgd_budget(tiny):
     assert after < before
 
 
+
+def test_a_killed_clean_label_poisoning_resumes_after_its_last_finished_batch_with_the_same_result(tiny,
+                                                                                                  monkeypatch):
+    """C-BAIQA at the release's PGD sizes poisons for hours on a CPU: a kill
+    must lose at most the batch in progress, and the resumed run's poison is
+    the uninterrupted run's to the bit (the random state is restored)."""
+    from iqabench_plugins.backdoor import baiqa
+
+    monkeypatch.setattr(baiqa, "POISON_BATCH", 3)  # the 8 poisoned images in batches of 3, 3, 2
+    attack = BAIQACleanLabel(trigger="blended", profile="quick", pgd_iters=3, pgd_crops=2, pgd_crop=32)
+    ctx = context(tiny)
+    trigger = attack.make_trigger(ctx)
+    whole = attack.poison(ctx, trigger, ctx.poison_items)
+    for checkpoints in ctx._checkpoints:  # forget the uninterrupted run's batches
+        checkpoints.clear()
+
+    real = BAIQACleanLabel.poison_batch
+    calls = []
+
+    def killed_at_third(self, *args):
+        calls.append(len(args[2]))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, *args)
+
+    monkeypatch.setattr(BAIQACleanLabel, "poison_batch", killed_at_third)
+    with pytest.raises(KeyboardInterrupt):
+        attack.poison(context(tiny), trigger, ctx.poison_items)
+    assert calls == [3, 3, 2]
+
+    calls.clear()
+    monkeypatch.setattr(BAIQACleanLabel, "poison_batch", lambda self, *a: calls.append(len(a[2])) or real(self, *a))
+    resumed_ctx = context(tiny)
+    resumed = attack.poison(resumed_ctx, trigger, ctx.poison_items)
+    assert calls == [2]  # only the batch that was killed
+    assert resumed.images.keys() == whole.images.keys()
+    for name, img in whole.images.items():
+        assert torch.equal(resumed.images[name], img), name
+    assert resumed.labels == whole.labels and resumed.alphas == whole.alphas
+
+    # the batches are kept until a model has been trained on them, then removed
+    kept = [c.dir for c in resumed_ctx._checkpoints]
+    assert kept and all(d.exists() and any(d.iterdir()) for d in kept)
+    resumed_ctx.train_cached("victim", lambda: PoisonedDataset(tiny, "train", resumed, "resume-test"),
+                             {"test": "resume"})
+    assert not any(d.exists() for d in kept)
+
+
 # ----------------------------------------------------------------- metrics
 def test_shift_metrics_hand_computed():
     y0 = np.array([10.0, 20.0])

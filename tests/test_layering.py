@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = {
     "errors": 0, "hookspecs": 0,
     "artifacts": 1, "params": 1, "progress": 1, PACKAGE: 1,
-    "downloads": 2,
+    "downloads": 2, "checkpoints": 2,
     "contracts": 3, "registry": 3,
     "gradients": 4, "data": 4, "metrics": 4,
     "models": 5,

@@ -118,6 +118,9 @@ class BAIQABase(BackdoorAttack):
     trigger: str = "uap-dct"
     pattern: str = ""
     ratio: float = 0.2
+    #: keep each finished poisoning batch on disk until the victim is trained
+    #: (a killed run resumes after it): only worth it where a batch is costly
+    checkpointed: ClassVar[bool] = False
     delta_max: float = 40.0
     profile: Profile = "default"
     # Algorithm 1 (trigger search); None: from the profile
@@ -205,17 +208,33 @@ class BAIQABase(BackdoorAttack):
 
     # ------------------------------------------------------------ poisoning
     def poison(self, ctx: BackdoorContext, trigger: Trigger, items: list[Item]) -> Poison:
+        """Trigger (and, C-BAIQA, attack) the poison subset batch by batch;
+        each finished batch is checkpointed, so a killed run resumes after it."""
         mos = torch.tensor([it.mos for it in items], dtype=torch.float64)
         alphas, labels = self.strengths(ctx, mos)
         images = ctx.load(items)
         out: list[torch.Tensor | None] = [None] * len(items)
+        batches = list(_batches(images, POISON_BATCH))
+        checkpoints = ctx.batch_checkpoints({"poison": self.name, "params": self.key_params(),
+                                             "trigger": self.trigger_identity(ctx), "batch": POISON_BATCH,
+                                             "items": config_key([it.name for it in items])}) \
+            if self.checkpointed else None
+        resumed = checkpoints.finished() if checkpoints is not None else 0
         task = ctx.bar.add_task(f"poison ({self.name})", total=len(items)) if ctx.bar is not None else None
         torch.manual_seed(ctx.seed)
-        for idx in _batches(images, POISON_BATCH):
-            x = torch.stack([images[i] for i in idx]).to(ctx.device)
-            poisoned = self.poison_batch(ctx, trigger, x, alphas[idx].to(ctx.device, torch.float32))
+        self.start_poisoning(ctx)
+        for k, idx in enumerate(batches):
+            if k < resumed:
+                poisoned = checkpoints.load(k)["images"]
+                if k == resumed - 1:
+                    checkpoints.restore_rng(k)
+            else:
+                x = torch.stack([images[i] for i in idx]).to(ctx.device)
+                poisoned = self.poison_batch(ctx, trigger, x, alphas[idx].to(ctx.device, torch.float32)).detach()
+                if checkpoints is not None:
+                    checkpoints.save(k, {"images": poisoned})
             for j, i in enumerate(idx):
-                out[i] = poisoned[j].detach().cpu()
+                out[i] = poisoned[j].cpu()
             if task is not None:
                 ctx.bar.advance(task, len(idx))
         names = [it.name for it in items]
@@ -225,6 +244,9 @@ class BAIQABase(BackdoorAttack):
     def strengths(self, ctx: BackdoorContext, mos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-image ``alpha`` and training label of the poisoned images."""
         raise NotImplementedError
+
+    def start_poisoning(self, ctx: BackdoorContext) -> None:
+        """Get what every batch needs, once the poisoning's random stream is seeded."""
 
     def poison_batch(self, ctx: BackdoorContext, trigger: Trigger, x: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
         return trigger.apply(x, alphas)
@@ -254,6 +276,7 @@ class BAIQACleanLabel(BAIQABase):
     description: ClassVar[str] = ("BAIQA clean-label backdoor: labels kept, alpha = (y - mean) / Delta_max, "
                                   "PGD towards the mean score on the surrogate, then the trigger")
     label_mode: ClassVar[str] = "clean"
+    checkpointed: ClassVar[bool] = True  # PGD per image: hours at the release's sizes on a CPU
     mean_score: float | None = None  # None: the middle of the dataset's MOS range (50 on 0-100)
     pgd_eps: float = 2 / 255
     pgd_step: float = 0.00627
@@ -275,6 +298,14 @@ class BAIQACleanLabel(BAIQABase):
 
     def strengths(self, ctx, mos):
         return alpha_from_label(mos, self.mean(ctx), self.delta_max * ctx.delta_scale), mos.clone()
+
+    def start_poisoning(self, ctx: BackdoorContext) -> None:
+        # Loading the surrogate reseeds torch's RNG and draws its random init
+        # (build_model).  Where the trigger did not load it already, it is
+        # loaded here, just where the first batch used to load it (so every
+        # published poison stays the same), not inside whichever batch a
+        # resumed run computes first: that would move every later crop.
+        ctx.surrogate()
 
     def poison_batch(self, ctx, trigger, x, alphas):
         surrogate = ctx.surrogate()

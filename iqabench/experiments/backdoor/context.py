@@ -19,6 +19,7 @@ from typing import Any, Callable
 import torch
 
 from ...artifacts import building, cache_dir, config_key, save_state, write_json
+from ...checkpoints import BatchCheckpoints
 from ...contracts import IQADataset, IQAModel, Item, RunContext, TrainRecipe
 from ...data.views import SubsetDataset
 from ...errors import DatasetError, ModelError
@@ -58,6 +59,7 @@ class BackdoorContext:
     ratio: float = 0.2
     split: str = TRAIN_SPLIT
     _surrogate: IQAModel | None = field(default=None, init=False, repr=False)
+    _checkpoints: list[BatchCheckpoints] = field(default_factory=list, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.split not in self.dataset.splits():
@@ -99,6 +101,14 @@ class BackdoorContext:
     def poison_subset_identity(self) -> dict:
         return {"ratio": self.ratio, "items": config_key([it.name for it in self.poison_items])}
 
+    def batch_checkpoints(self, config: dict) -> BatchCheckpoints:
+        """Where a long poisoning keeps its finished batches (:mod:`iqabench.checkpoints`),
+        for the computation ``config`` describes within this experiment; removed
+        once a model has been trained on the result."""
+        checkpoints = BatchCheckpoints({**self.identity(), "device": str(self.device), **config}, self.device)
+        self._checkpoints.append(checkpoints)
+        return checkpoints
+
     # ------------------------------------------------------------- training
     def fresh_model(self, device: str | None = None) -> IQAModel:
         """The model to copy as its recipe starts: randomly initialised with
@@ -130,6 +140,8 @@ class BackdoorContext:
                 save_state(path, model.state_dict(), metadata={"role": role, "model": self.model_name, "key": key})
                 write_json(card_path(path), {"role": role, "config": cfg, "train": summary,
                                              **backbone_record(model), "torch": torch.__version__})
+                for checkpoints in self._checkpoints:  # the model holds what they were kept for
+                    checkpoints.clear()
         return self.load_model(path), path
 
     def clean_model(self) -> tuple[IQAModel, Path]:
