@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 #: PACKAGE: the package's own ``__init__``, whose public API is resolved lazily)
 LAYERS = {
     "errors": 0, "hookspecs": 0,
-    "artifacts": 1, "params": 1, "progress": 1, PACKAGE: 1,
+    "allocator": 1, "artifacts": 1, "params": 1, "progress": 1, PACKAGE: 1,
     "downloads": 2, "checkpoints": 2,
     "contracts": 3, "registry": 3,
     "gradients": 4, "data": 4, "metrics": 4,

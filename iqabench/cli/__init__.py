@@ -13,6 +13,7 @@ import sys
 
 import click
 
+from ..allocator import keep_freed_memory
 from ..errors import IQABenchError
 from . import commands, fetch, opendata, run  # noqa: F401  (they add their commands to the group)
 from .group import cli
@@ -27,6 +28,7 @@ def _load_plugin_commands() -> None:
 
 
 def main() -> None:
+    keep_freed_memory()
     try:
         _load_plugin_commands()
     except IQABenchError as exc:  # a broken third-party plugin

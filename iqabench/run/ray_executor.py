@@ -43,6 +43,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
+from ..allocator import keep_freed_memory
 from ..artifacts import atomic_write_bytes, canonical_json
 from ..contracts import CellSpec, RunContext
 from ..contracts.context import gallery_dir
@@ -109,9 +110,11 @@ def _files(results: tuple[dict, ...]) -> dict[str, bytes]:
 
 
 def _receive(data: list[dict]) -> None:
-    """The dataset files this worker cannot see, written into its cache (fetched only then)."""
+    """The dataset files this worker cannot see, written into its cache (fetched only then);
+    the worker's allocator tuned as the CLI's (:mod:`iqabench.allocator`)."""
     import ray
 
+    keep_freed_memory()
     shipping.receive(data, lambda m: ray.get(m["files"][0]))
 
 
