@@ -63,10 +63,14 @@ class LineProgress(Progress):
         self._started: dict[TaskID, float] = {}
         self._last: dict[TaskID, float] = {}
         self._finished: set[TaskID] = set()
+        self._resumed: dict[TaskID, float] = {}
 
     def add_task(self, description: str, *args, **kwargs) -> TaskID:
+        """A task; one added with ``completed`` > 0 resumes work finished
+        earlier, which its rate (hence its ETA) leaves out."""
         task_id = super().add_task(description, *args, **kwargs)
         self._started[task_id] = self._last[task_id] = self.clock()
+        self._resumed[task_id] = self._tasks[task_id].completed
         return task_id
 
     def update(self, task_id: TaskID, **kwargs) -> None:
@@ -96,7 +100,7 @@ class LineProgress(Progress):
         total = task.total
         if total:
             share = task.completed / total
-            rate = task.completed / elapsed if elapsed > 0 else 0.0
+            rate = (task.completed - self._resumed[task_id]) / elapsed if elapsed > 0 else 0.0
             eta = (total - task.completed) / rate if rate > 0 else None
             counts = f"{task.completed:g}/{total:g} ({100 * share:.1f}%)"
         else:

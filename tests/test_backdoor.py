@@ -1,6 +1,7 @@
 """BAIQA backdoor machinery: poisoning, metrics, trigger search, the experiment."""
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 
@@ -8,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from rich.console import Console
 
 from backdoor_fixtures import TinyCNN, TinyNoise, TinyPlugin
 from models_for_tests import LinearScore
@@ -184,8 +186,11 @@ def test_a_killed_clean_label_poisoning_resumes_after_its_last_finished_batch_wi
     calls.clear()
     monkeypatch.setattr(BAIQACleanLabel, "poison_batch", lambda self, *a: calls.append(len(a[2])) or real(self, *a))
     resumed_ctx = context(tiny)
+    said = io.StringIO()
+    monkeypatch.setattr(baiqa, "console", Console(file=said, force_terminal=False, width=200))
     resumed = attack.poison(resumed_ctx, trigger, ctx.poison_items)
     assert calls == [2]  # only the batch that was killed
+    assert "resuming after 6 of 8 images" in said.getvalue()
     assert resumed.images.keys() == whole.images.keys()
     for name, img in whole.images.items():
         assert torch.equal(resumed.images[name], img), name

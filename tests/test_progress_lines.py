@@ -97,3 +97,18 @@ def test_results_tables_print_in_full_off_a_terminal():
     for figure in ("a-model-with-a-rather-long-name", "ifgsm-with-a-long-label", "0.1235", "0.2346", "1.2346",
                    "0.3457", "0.4568", "34.57", "12.346"):
         assert figure in text, figure
+
+
+def test_a_resumed_tasks_eta_counts_only_the_work_done_since_it_resumed(log_console, monkeypatch):
+    """A resumed C-BAIQA poisoning starts at 64/374 done: at 32 images per
+    100 s its ETA is (374 - 96) / 0.32 s, not the 3x shorter figure that
+    counting the kept batches as this run's speed gave."""
+    monkeypatch.setenv("IQABENCH_PROGRESS_INTERVAL", "30")
+    clock = Clock()
+    with progress_mod.progress(True) as bar:
+        bar.clock = clock
+        task = bar.add_task("poison (baiqa-c)", total=374, completed=64)
+        clock.now += 100.0
+        bar.advance(task, 32)
+    line = [line for line in log_console.getvalue().splitlines() if "96/374" in line][0]
+    assert "ETA 0:14:28" in line, line  # 868.75 s

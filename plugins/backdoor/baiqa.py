@@ -51,6 +51,7 @@ from iqabench.contracts import BackdoorAttack, Item, Poison, Trigger, check_posi
 from iqabench.errors import ParameterError
 from iqabench.experiments.backdoor import BackdoorContext
 from iqabench.params import resolve_params
+from iqabench.progress import console
 from iqabench.registry import lookup
 
 from ..adversarial.pgd import PGD
@@ -220,7 +221,12 @@ class BAIQABase(BackdoorAttack):
                                              "items": config_key([it.name for it in items])}) \
             if self.checkpointed else None
         resumed = checkpoints.finished() if checkpoints is not None else 0
-        task = ctx.bar.add_task(f"poison ({self.name})", total=len(items)) if ctx.bar is not None else None
+        kept = sum(len(idx) for idx in batches[:resumed])
+        if resumed:
+            console.print(f"[dim]poison ({self.name}): resuming after {kept} of {len(items)} images, "
+                          f"kept in {checkpoints.dir}[/dim]")
+        task = ctx.bar.add_task(f"poison ({self.name})", total=len(items), completed=kept) \
+            if ctx.bar is not None else None
         torch.manual_seed(ctx.seed)
         self.start_poisoning(ctx)
         for k, idx in enumerate(batches):
@@ -233,10 +239,10 @@ class BAIQABase(BackdoorAttack):
                 poisoned = self.poison_batch(ctx, trigger, x, alphas[idx].to(ctx.device, torch.float32)).detach()
                 if checkpoints is not None:
                     checkpoints.save(k, {"images": poisoned})
+                if task is not None:
+                    ctx.bar.advance(task, len(idx))
             for j, i in enumerate(idx):
                 out[i] = poisoned[j].cpu()
-            if task is not None:
-                ctx.bar.advance(task, len(idx))
         names = [it.name for it in items]
         return Poison(images=dict(zip(names, out)), labels=dict(zip(names, labels.tolist())),
                       alphas=dict(zip(names, alphas.tolist())), info={"attack": self.name, "n": len(items)})
