@@ -196,11 +196,14 @@ def test_a_killed_clean_label_poisoning_resumes_after_its_last_finished_batch_wi
         assert torch.equal(resumed.images[name], img), name
     assert resumed.labels == whole.labels and resumed.alphas == whole.alphas
 
-    # the batches are kept until a model has been trained on them, then removed
+    # the batches are kept until a victim has been trained on them (a surrogate
+    # trains on clean images: it leaves them), then removed
     kept = [c.dir for c in resumed_ctx._checkpoints]
     assert kept and all(d.exists() and any(d.iterdir()) for d in kept)
+    resumed_ctx.train_cached("surrogate", lambda: tiny, {"test": "resume"})
+    assert all(d.exists() and any(d.iterdir()) for d in kept)
     resumed_ctx.train_cached("victim", lambda: PoisonedDataset(tiny, "train", resumed, "resume-test"),
-                             {"test": "resume"})
+                             {"poison": {"test": "resume"}})
     assert not any(d.exists() for d in kept)
 
 

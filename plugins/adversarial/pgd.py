@@ -116,13 +116,14 @@ class PGD(Attack):
 
     # --- objective --------------------------------------------------------
     def objective(self, model: IQAModel, x_adv: torch.Tensor,
-                  crops: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        """Per-image value to MAXIMISE (summed over the crops under EOT; drawn
-        here unless ``crops`` gives their :func:`crop_positions`)."""
+                  positions: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """Per-image value to MAXIMISE (summed over the crops under EOT, at
+        ``positions`` from :func:`crop_positions`, else drawn here)."""
         b = x_adv.shape[0]
         if self.eot_crops:
-            pos = crops if crops is not None else crop_positions(x_adv, self.eot_crops, self.crop_size)
-            scores = model(take_crops(x_adv, self.crop_size, *pos)).reshape(b, self.eot_crops)
+            if positions is None:
+                positions = crop_positions(x_adv, self.eot_crops, self.crop_size)
+            scores = model(take_crops(x_adv, self.crop_size, *positions)).reshape(b, self.eot_crops)
         else:
             scores = model(x_adv).reshape(b, 1)
         if self.target is None:

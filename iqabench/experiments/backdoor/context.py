@@ -104,7 +104,8 @@ class BackdoorContext:
     def batch_checkpoints(self, config: dict) -> BatchCheckpoints:
         """Where a long poisoning keeps its finished batches (:mod:`iqabench.checkpoints`),
         for the computation ``config`` describes within this experiment; removed
-        once a model has been trained on the result."""
+        once a victim has been trained on the poison (not a surrogate: it is
+        trained on clean images, possibly while a resumed poisoning reads them)."""
         checkpoints = BatchCheckpoints({**self.identity(), "device": str(self.device), **config}, self.device)
         self._checkpoints.append(checkpoints)
         return checkpoints
@@ -140,8 +141,9 @@ class BackdoorContext:
                 save_state(path, model.state_dict(), metadata={"role": role, "model": self.model_name, "key": key})
                 write_json(card_path(path), {"role": role, "config": cfg, "train": summary,
                                              **backbone_record(model), "torch": torch.__version__})
-                for checkpoints in self._checkpoints:  # the model holds what they were kept for
-                    checkpoints.clear()
+                if "poison" in extra:  # a victim: it holds what the poisoning's batches were kept for
+                    for checkpoints in self._checkpoints:
+                        checkpoints.clear()
         return self.load_model(path), path
 
     def clean_model(self) -> tuple[IQAModel, Path]:
