@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from iqabench.contracts import IQAModel
 
-from ..adversarial.pgd import random_crops
+from ..adversarial.pgd import crop_positions, take_crops
 from .uap_dct import MID64_POSITIONS, inject_dct
 
 
@@ -65,12 +65,11 @@ class TriggerSearch:
         task = bar.add_task("UAP-DCT trigger search", total=self.epochs * per_epoch) if bar is not None else None
         try:
             for _ in range(self.epochs):
-                crops = torch.cat([random_crops(img.unsqueeze(0).to(device), self.crops, size)
-                                   for img in images]) if len({tuple(i.shape) for i in images}) > 1 else \
-                    random_crops(torch.stack(images).to(device), self.crops, size)
-                order = torch.randperm(crops.shape[0])
+                where = _crop_positions(images, self.crops, size, device)
+                order = torch.randperm(len(where[0]))
                 for b in range(per_epoch):
-                    x = crops[order[b * self.batch: (b + 1) * self.batch]]
+                    sel = order[b * self.batch: (b + 1) * self.batch]
+                    x = _take(images, size, device, *(w[sel.to(w.device)] for w in where))
                     opt = torch.optim.Adam([t], lr=self.lr)
                     with torch.no_grad():
                         y = model(x)  # f(x) is detached: once per batch
@@ -83,6 +82,33 @@ class TriggerSearch:
         finally:
             torch.set_rng_state(cpu_state)
         return t.detach().float().cpu()
+
+
+def _crop_positions(images: list[torch.Tensor], n: int, size: int, device: str
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Image index, top, left and flip of ``n`` random crops of every image,
+    image-major, each flat: the draws ``random_crops`` makes on the stacked
+    images (or image by image, where their sizes differ).  Only positions:
+    an epoch's crops are cut batch by batch (:func:`_take`), since all of
+    them at once -- 374 images x 25 crops of 224 px with ``--profile paper``
+    -- would take 5.6 GB."""
+    shapes = {tuple(img.shape) for img in images}
+    groups = [(list(range(len(images))), next(iter(shapes)))] if len(shapes) == 1 else \
+        [([i], tuple(img.shape)) for i, img in enumerate(images)]
+    out = []
+    for members, shape in groups:
+        shaped = torch.empty((), device=device).expand(len(members), *shape)  # no memory: draws need the shape
+        top, left, flip = crop_positions(shaped, n, size)
+        index = torch.tensor(members, device=device).repeat_interleave(n)
+        out.append((index, top.flatten(), left.flatten(), flip.flatten()))
+    return tuple(torch.cat(parts) for parts in zip(*out))
+
+
+def _take(images: list[torch.Tensor], size: int, device: str, index: torch.Tensor, top: torch.Tensor,
+          left: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    """The crops at the given positions, in their order."""
+    return torch.cat([take_crops(images[int(i)].unsqueeze(0).to(device), size, t.view(1, 1), l.view(1, 1),
+                                 f.view(1, 1)) for i, t, l, f in zip(index, top, left, flip)])
 
 
 def trigger_psnr(t: torch.Tensor, images: list[torch.Tensor], alpha: float = 1.0) -> float:
