@@ -49,16 +49,15 @@ class BatchCheckpoints:
             state[_CUDA_RNG] = torch.cuda.get_rng_state(self.device)
         save_state(self._path(k), state)
 
-    def load(self, k: int) -> dict[str, torch.Tensor]:
-        """Batch ``k``'s tensors (without the random state)."""
-        return {name: t for name, t in load_state(self._path(k)).items() if name not in (_CPU_RNG, _CUDA_RNG)}
-
-    def restore_rng(self, k: int) -> None:
-        """Set the random state to what it was right after batch ``k``."""
+    def load(self, k: int, restore_rng: bool = False) -> dict[str, torch.Tensor]:
+        """Batch ``k``'s tensors (without the random state); with ``restore_rng``
+        the random state is also set to what it was right after batch ``k``."""
         state = load_state(self._path(k))
-        torch.set_rng_state(state[_CPU_RNG])
-        if _CUDA_RNG in state:
-            torch.cuda.set_rng_state(state[_CUDA_RNG], self.device)
+        if restore_rng:
+            torch.set_rng_state(state[_CPU_RNG])
+            if _CUDA_RNG in state:
+                torch.cuda.set_rng_state(state[_CUDA_RNG], self.device)
+        return {name: t for name, t in state.items() if name not in (_CPU_RNG, _CUDA_RNG)}
 
     def clear(self) -> None:
         """Remove the saved batches (the finished computation has its artifact)."""

@@ -231,9 +231,7 @@ class BAIQABase(BackdoorAttack):
         self.start_poisoning(ctx)
         for k, idx in enumerate(batches):
             if k < resumed:
-                poisoned = checkpoints.load(k)["images"]
-                if k == resumed - 1:
-                    checkpoints.restore_rng(k)
+                poisoned = checkpoints.load(k, restore_rng=k == resumed - 1)["images"]
             else:
                 x = torch.stack([images[i] for i in idx]).to(ctx.device)
                 poisoned = self.poison_batch(ctx, trigger, x, alphas[idx].to(ctx.device, torch.float32)).detach()
