@@ -50,8 +50,11 @@ def tiny(plugin):
     return TinyNoise()
 
 
-def context(dataset, **kw) -> BackdoorContext:
-    return BackdoorContext("test-backdoor-cnn", {}, dataset, RunContext(seed=0), **kw)
+def context(dataset, poisoning: dict | None = None, **kw) -> BackdoorContext:
+    """A backdoor context; ``poisoning`` plays the plan's poison identity (what keys its checkpoints)."""
+    ctx = BackdoorContext("test-backdoor-cnn", {}, dataset, RunContext(seed=0), **kw)
+    ctx.poisoning = poisoning
+    return ctx
 
 
 # ------------------------------------------------------------ alpha sampling
@@ -163,7 +166,8 @@ def test_a_killed_clean_label_poisoning_resumes_after_its_last_finished_batch_wi
 
     monkeypatch.setattr(baiqa, "POISON_BATCH", 3)  # the 8 poisoned images in batches of 3, 3, 2
     attack = BAIQACleanLabel(trigger="blended", profile="quick", pgd_iters=3, pgd_crops=2, pgd_crop=32)
-    ctx = context(tiny)
+    identity = {"test": "resume"}  # what the plan would hand over
+    ctx = context(tiny, identity)
     trigger = attack.make_trigger(ctx)
     whole = attack.poison(ctx, trigger, ctx.poison_items)
     for checkpoints in ctx._checkpoints:  # forget the uninterrupted run's batches
@@ -180,12 +184,12 @@ def test_a_killed_clean_label_poisoning_resumes_after_its_last_finished_batch_wi
 
     monkeypatch.setattr(BAIQACleanLabel, "poison_batch", killed_at_third)
     with pytest.raises(KeyboardInterrupt):
-        attack.poison(context(tiny), trigger, ctx.poison_items)
+        attack.poison(context(tiny, identity), trigger, ctx.poison_items)
     assert calls == [3, 3, 2]
 
     calls.clear()
     monkeypatch.setattr(BAIQACleanLabel, "poison_batch", lambda self, *a: calls.append(len(a[2])) or real(self, *a))
-    resumed_ctx = context(tiny)
+    resumed_ctx = context(tiny, identity)
     said = io.StringIO()
     monkeypatch.setattr(baiqa, "console", Console(file=said, force_terminal=False, width=200))
     resumed = attack.poison(resumed_ctx, trigger, ctx.poison_items)
@@ -205,6 +209,52 @@ def test_a_killed_clean_label_poisoning_resumes_after_its_last_finished_batch_wi
     resumed_ctx.train_cached("victim", lambda: PoisonedDataset(tiny, "train", resumed, "resume-test"),
                              {"poison": {"test": "resume"}})
     assert not any(d.exists() for d in kept)
+
+
+def test_poisoning_checkpoints_follow_the_plans_poison_identity_not_evaluation_parameters(tiny, monkeypatch):
+    """A resumed C-BAIQA poisoning finds its finished batches whatever the
+    evaluation asks (``eval_images`` changes no poisoned image), never those
+    of another poison (a different PGD budget); outside a plan there is no
+    identity to resume by, so nothing is kept."""
+    from iqabench.experiments.backdoor.plan import plan_backdoor
+    from iqabench.registry import build_attack
+    from iqabench_plugins.backdoor import baiqa
+
+    monkeypatch.setattr(baiqa, "POISON_BATCH", 3)  # the 8 poisoned images in batches of 3, 3, 2
+    real = BAIQACleanLabel.poison_batch
+    calls = []
+
+    def counted(self, *args):
+        calls.append(len(args[2]))
+        if kill_at and len(calls) == kill_at:
+            raise KeyboardInterrupt
+        return real(self, *args)
+
+    monkeypatch.setattr(BAIQACleanLabel, "poison_batch", counted)
+
+    def plan(**changed):
+        params = {"trigger": "blended", "profile": "quick", "pgd_iters": 3, "pgd_crops": 2, "pgd_crop": 32,
+                  "eval_images": 4, **changed}
+        spec = CellSpec("test-backdoor-cnn", "test-tiny-noise", "baiqa-c", attack_params=params)
+        return plan_backdoor(build_attack("baiqa-c", params), spec, tiny, RunContext().for_cell(spec))
+
+    kill_at = 3
+    with pytest.raises(KeyboardInterrupt):
+        plan().poisoned()
+    assert calls == [3, 3, 2]
+    kill_at = None
+    calls.clear()
+    plan(eval_images=8).poisoned()
+    assert calls == [2]  # the evaluation changed, the poison did not: two batches kept
+    calls.clear()
+    plan(pgd_iters=2, eval_images=8).poisoned()
+    assert calls == [3, 3, 2]  # another poison: nothing of the first is taken
+
+    calls.clear()
+    ctx = context(tiny)  # no plan: no poisoning identity
+    attack = BAIQACleanLabel(trigger="blended", profile="quick", pgd_iters=3, pgd_crops=2, pgd_crop=32)
+    attack.poison(ctx, attack.make_trigger(ctx), ctx.poison_items)
+    assert calls == [3, 3, 2] and ctx._checkpoints == []
 
 
 # ----------------------------------------------------------------- metrics

@@ -210,15 +210,14 @@ class BAIQABase(BackdoorAttack):
     # ------------------------------------------------------------ poisoning
     def poison(self, ctx: BackdoorContext, trigger: Trigger, items: list[Item]) -> Poison:
         """Trigger (and, C-BAIQA, attack) the poison subset batch by batch;
-        each finished batch is checkpointed, so a killed run resumes after it."""
+        each finished batch is checkpointed (when :attr:`checkpointed`, under the
+        plan's poison identity), so a killed run resumes after it."""
         mos = torch.tensor([it.mos for it in items], dtype=torch.float64)
         alphas, labels = self.strengths(ctx, mos)
         images = ctx.load(items)
         out: list[torch.Tensor | None] = [None] * len(items)
         batches = list(_batches(images, POISON_BATCH))
-        checkpoints = ctx.batch_checkpoints({"poison": self.name, "params": self.key_params(),
-                                             "trigger": self.trigger_identity(ctx), "batch": POISON_BATCH,
-                                             "items": config_key([it.name for it in items])}) \
+        checkpoints = ctx.batch_checkpoints({"batch": POISON_BATCH, "items": config_key([it.name for it in items])}) \
             if self.checkpointed else None
         resumed = checkpoints.finished() if checkpoints is not None else 0
         kept = sum(len(idx) for idx in batches[:resumed])

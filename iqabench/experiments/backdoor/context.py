@@ -58,6 +58,10 @@ class BackdoorContext:
     profile: str = "default"
     ratio: float = 0.2
     split: str = TRAIN_SPLIT
+    #: what the poisoning computes (attack, its victim-affecting parameters,
+    #: trigger, subset): set by :func:`.plan.plan_backdoor` before it poisons,
+    #: the key of its victim and of its :meth:`batch_checkpoints`
+    poisoning: dict | None = field(default=None, init=False)
     _surrogate: IQAModel | None = field(default=None, init=False, repr=False)
     _checkpoints: list[BatchCheckpoints] = field(default_factory=list, init=False, repr=False)
 
@@ -101,12 +105,18 @@ class BackdoorContext:
     def poison_subset_identity(self) -> dict:
         return {"ratio": self.ratio, "items": config_key([it.name for it in self.poison_items])}
 
-    def batch_checkpoints(self, config: dict) -> BatchCheckpoints:
+    def batch_checkpoints(self, config: dict) -> BatchCheckpoints | None:
         """Where a long poisoning keeps its finished batches (:mod:`iqabench.checkpoints`),
-        for the computation ``config`` describes within this experiment; removed
-        once a victim has been trained on the poison (not a surrogate: it is
-        trained on clean images, possibly while a resumed poisoning reads them)."""
-        checkpoints = BatchCheckpoints({**self.identity(), "device": str(self.device), **config}, self.device)
+        keyed by :attr:`poisoning` (the plan's poison identity, so parameters that
+        only change the evaluation do not orphan them) and ``config`` (how the
+        attack batches its work); removed once a victim has been trained on the
+        poison (not a surrogate: it is trained on clean images, possibly while a
+        resumed poisoning reads them).  None when the poisoning runs outside a
+        plan (no identity to resume by)."""
+        if self.poisoning is None:
+            return None
+        checkpoints = BatchCheckpoints({**self.identity(), "device": str(self.device), "poisoning": self.poisoning,
+                                        **config}, self.device)
         self._checkpoints.append(checkpoints)
         return checkpoints
 

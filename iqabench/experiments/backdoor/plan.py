@@ -81,6 +81,7 @@ def plan_backdoor(attack: BackdoorAttack, spec: CellSpec, dataset: IQADataset, c
     poison_cfg = {"attack": spec.attack, "params": params, "trigger": trigger_id,
                   "subset": context.poison_subset_identity()}
     poison_key = config_key(poison_cfg)
+    context.poisoning = poison_cfg
 
     def poisoned() -> IQADataset:
         t0 = time.perf_counter()
