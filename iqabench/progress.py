@@ -4,13 +4,16 @@ On a terminal: a rich live display with ETA.  Anywhere else (a log file, a
 pipe, CI) a live display draws nothing, so a long run would print nothing
 for hours: :class:`LineProgress` reports the same tasks as plain lines, at
 most one per task every ``IQABENCH_PROGRESS_INTERVAL`` seconds (default
-30) and one when a task completes.  ``IQABENCH_PROGRESS=0`` silences both.
+30) and one when a task completes -- also while a task does not advance
+(a 20-minute poisoning batch), so a log shows the run is alive and how long
+the step has taken.  ``IQABENCH_PROGRESS=0`` silences both.
 """
 from __future__ import annotations
 
 import contextlib
 import datetime
 import os
+import threading
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -54,7 +57,9 @@ def _duration(seconds: float | None) -> str:
 
 class LineProgress(Progress):
     """A :class:`rich.progress.Progress` that prints plain lines instead of
-    drawing (see the module docstring); ``clock`` is swappable for tests."""
+    drawing (see the module docstring); ``clock`` is swappable for tests.
+    While started, a daemon thread reports every unfinished task that has
+    printed nothing for ``interval`` (a task that advances reports itself)."""
 
     def __init__(self, interval: float, **kwargs) -> None:
         super().__init__(disable=True, **kwargs)
@@ -64,6 +69,26 @@ class LineProgress(Progress):
         self._last: dict[TaskID, float] = {}
         self._finished: set[TaskID] = set()
         self._resumed: dict[TaskID, float] = {}
+        self._quiet: threading.Event | None = None
+
+    def start(self) -> None:
+        super().start()
+        if self.interval > 0 and self._quiet is None:
+            self._quiet = threading.Event()
+            threading.Thread(target=self._heartbeat, args=(self._quiet,), daemon=True,
+                             name="iqabench-progress-lines").start()
+
+    def stop(self) -> None:
+        if self._quiet is not None:
+            self._quiet.set()
+            self._quiet = None
+        super().stop()
+
+    def _heartbeat(self, quiet: threading.Event) -> None:
+        while not quiet.wait(self.interval):
+            with self._lock:
+                for task_id in list(self._tasks):
+                    self._report(task_id)
 
     def add_task(self, description: str, *args, **kwargs) -> TaskID:
         """A task; one added with ``completed`` > 0 resumes work finished
@@ -83,16 +108,17 @@ class LineProgress(Progress):
 
     def _report(self, task_id: TaskID) -> None:
         """A line when the task completes, else when ``interval`` has passed."""
-        if task_id in self._finished:
-            return
-        task, now = self._tasks[task_id], self.clock()
-        done = task.total is not None and task.completed >= task.total
-        if not done and now - self._last[task_id] < self.interval:
-            return
-        self._last[task_id] = now
-        if done:
-            self._finished.add(task_id)
-        self.console.print(self._line(task_id, now), markup=False, highlight=False, soft_wrap=True)
+        with self._lock:  # the heartbeat thread reports too
+            if task_id in self._finished or task_id not in self._tasks:
+                return
+            task, now = self._tasks[task_id], self.clock()
+            done = task.total is not None and task.completed >= task.total
+            if not done and now - self._last[task_id] < self.interval:
+                return
+            self._last[task_id] = now
+            if done:
+                self._finished.add(task_id)
+            self.console.print(self._line(task_id, now), markup=False, highlight=False, soft_wrap=True)
 
     def _line(self, task_id: TaskID, now: float) -> str:
         task = self._tasks[task_id]

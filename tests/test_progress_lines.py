@@ -61,6 +61,21 @@ def test_advance_reports_too_and_a_finished_task_reports_once(log_console, monke
     assert text.count("poison") == 3 and text.count("3/3") == 1
 
 
+def test_a_task_that_does_not_advance_still_reports_at_the_interval_until_the_display_stops(log_console,
+                                                                                          monkeypatch):
+    """A C-BAIQA poisoning batch takes 20 minutes: its log must not fall silent."""
+    import time
+
+    monkeypatch.setenv("IQABENCH_PROGRESS_INTERVAL", "0.05")
+    with progress_mod.progress(True) as bar:
+        bar.add_task("poison (baiqa-c)", total=374)
+        time.sleep(0.5)
+    lines = [line for line in log_console.getvalue().splitlines() if "poison (baiqa-c): 0/374" in line]
+    assert len(lines) >= 3, log_console.getvalue()
+    time.sleep(0.2)  # stopped: no more lines
+    assert log_console.getvalue().count("0/374") == len(lines)
+
+
 def test_on_a_terminal_the_live_display_is_kept(monkeypatch):
     monkeypatch.setattr(progress_mod, "console", Console(file=io.StringIO(), force_terminal=True))
     monkeypatch.setenv("IQABENCH_PROGRESS", "1")
