@@ -141,28 +141,42 @@ overview's per attack: robustness per model and attack (the lowest seed's cell).
 
 
 def entry_label(row) -> str:
-    """A bar's legend: the model, its defence, and a mark for untrained weights."""
+    """A bar's legend: the model, its weights when trained by the suite
+    (``[trained:seed=1]``), its defence, and a mark for untrained weights."""
+    weights = str(row.get("weights", ""))
+    trained = f" [{weights.split(': ')[0]}]" if weights.startswith("trained:") else ""
     defended = f" +{row['defense']}" if row.get("defense", "none") != "none" else ""
-    untrained = " [random-init]" if str(row.get("weights", "")).startswith("random-init") else ""
-    return f"{row['model']}{defended}{untrained}"
+    untrained = " [random-init]" if weights.startswith("random-init") else ""
+    return f"{row['model']}{trained}{defended}{untrained}"
+
+
+def chart_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows the section's bar charts show: undefended white-box attacks
+    (defended and transfer rows have their own sections, beside the baselines
+    they name), one per model, weights and attack -- where image subsets
+    differ, the one on the most images (then the lowest seed)."""
+    df = df[(df["defense"] == "none") & (df["variant"].fillna("") == "")
+            & ~df["attack"].str.contains(" @", regex=False)].copy()
+    if not len(df):
+        return df
+    df["entry"] = df.apply(entry_label, axis=1)
+    df["attack"] = df.apply(lambda r: r["attack"] + (f" ({r['params']})" if r.get("params") else ""), axis=1)
+    df = df.sort_values(["n", "seed"], ascending=[False, True], kind="stable")
+    return df.drop_duplicates(["entry", "dataset", "attack"]).sort_index()
 
 
 def bar_charts(board: Board) -> list[Figure]:
     """Per dataset and score: bars per attack and model, with 95% intervals."""
-    df = board.adversarial
+    df = chart_rows(board.adversarial) if len(board.adversarial) else board.adversarial
     if not len(df):
         return []
-    df = df[~df["attack"].str.contains(" @", regex=False)].copy()
-    df["entry"] = df.apply(entry_label, axis=1)
-    df["attack"] = df.apply(lambda r: r["attack"] + (f" ({r['params']})" if r.get("params") else ""), axis=1)
-    df = df.drop_duplicates(["entry", "dataset", "attack"])  # the lowest seed of a slot, as the overview
     labels = dict(SCORE_COLUMNS)
     figures = []
     for dataset, rows in df.groupby("dataset", sort=True):
         for key in CHARTED:
             path = board.out / "adversarial" / f"{safe_name(dataset)}-{key}.svg"
-            title = f"{labels[key]} on {dataset} (95% intervals)"
-            figures.append(Figure(bar_chart(rows, key, labels[key], board.palette, title, path), title))
+            title = f"{labels[key]} on {dataset}, undefended (95% intervals)"
+            figures.append(Figure(bar_chart(rows, key, labels[key], title, path), title))
     return figures
 
 

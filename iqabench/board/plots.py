@@ -85,8 +85,9 @@ def _half_width(row, key: str) -> float:
     return (high - low) / 2
 
 
-def bar_chart(df: pd.DataFrame, key: str, label: str, palette: Palette, title: str, path: Path) -> Path:
-    """Bars of score ``key`` per attack (groups) and model (colours), with the 95% intervals as error bars."""
+def bar_chart(df: pd.DataFrame, key: str, label: str, title: str, path: Path) -> Path:
+    """Bars of score ``key`` per attack (groups) and entry (colours, one each:
+    two weights of one model are two entries), with the 95% intervals as error bars."""
     plt = pyplot()
     attacks = list(dict.fromkeys(df["attack"]))
     entries = list(dict.fromkeys(df["entry"]))
@@ -98,13 +99,13 @@ def bar_chart(df: pd.DataFrame, key: str, label: str, palette: Palette, title: s
         got = [a for a in attacks if a in rows.index]
         ys = [rows.loc[a, key] for a in got]
         err = [_half_width(rows.loc[a], key) for a in got]
-        ax.bar(xs, ys, width * 0.95, yerr=err, capsize=2, color=palette.model(rows["model"].iloc[0]),
-               label=entry, error_kw={"lw": 0.8})
+        ax.bar(xs, ys, width * 0.95, yerr=err, capsize=2, color=COLOURS[j % len(COLOURS)], label=entry,
+               error_kw={"lw": 0.8})
     ax.axhline(0, color="grey", lw=0.5)
     ax.set_xticks(range(len(attacks)), attacks, rotation=30, ha="right", fontsize=7)
     ax.set_ylabel(label)
     ax.set_title(title, fontsize=8)
-    ax.legend(fontsize=6)
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return save_figure(fig, path)
 
