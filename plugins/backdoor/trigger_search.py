@@ -62,6 +62,7 @@ class TriggerSearch:
         torch.manual_seed(self.seed)  # the crops draw from the global RNG (as PGD's EOT)
         size = max(self.crop, getattr(model, "min_size", 1))  # never below what the model accepts
         per_epoch = -(-len(images) * self.crops // self.batch)
+        images = [img.to(device) for img in images]  # once: every batch cuts its crops from them
         task = bar.add_task("UAP-DCT trigger search", total=self.epochs * per_epoch) if bar is not None else None
         try:
             for _ in range(self.epochs):
@@ -69,7 +70,7 @@ class TriggerSearch:
                 order = torch.randperm(len(where[0]))
                 for b in range(per_epoch):
                     sel = order[b * self.batch: (b + 1) * self.batch]
-                    x = _take(images, size, device, *(w[sel.to(w.device)] for w in where))
+                    x = _take(images, size, *(w[sel.to(w.device)] for w in where))
                     opt = torch.optim.Adam([t], lr=self.lr)
                     with torch.no_grad():
                         y = model(x)  # f(x) is detached: once per batch
@@ -104,10 +105,10 @@ def _crop_positions(images: list[torch.Tensor], n: int, size: int, device: str
     return tuple(torch.cat(parts) for parts in zip(*out))
 
 
-def _take(images: list[torch.Tensor], size: int, device: str, index: torch.Tensor, top: torch.Tensor,
+def _take(images: list[torch.Tensor], size: int, index: torch.Tensor, top: torch.Tensor,
           left: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
-    """The crops at the given positions, in their order."""
-    return torch.cat([take_crops(images[int(i)].unsqueeze(0).to(device), size, t.view(1, 1), l.view(1, 1),
+    """The crops at the given positions, in their order (``images`` on the crops' device)."""
+    return torch.cat([take_crops(images[int(i)].unsqueeze(0), size, t.view(1, 1), l.view(1, 1),
                                  f.view(1, 1)) for i, t, l, f in zip(index, top, left, flip)])
 
 
